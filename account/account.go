@@ -1,0 +1,103 @@
+// Package account holds what an account is: its configuration, the Account
+// interface the UI drives, and the backends behind it (local maildir, POP3,
+// IMAP) together with sending. It never imports the UI.
+package account
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/mailbag/mailbag/store/index"
+	"github.com/mailbag/mailbag/store/maildir"
+)
+
+// Envelope is one row of a message list.
+type Envelope = index.Envelope
+
+// MsgID names a message inside a folder. For maildir-backed folders it is
+// the maildir key, which stays the same when the message moves between
+// folders or changes flags.
+type MsgID string
+
+// Folder roles (RFC 6154 special-use names, lower case, plus inbox).
+const (
+	RoleInbox   = "inbox"
+	RoleSent    = "sent"
+	RoleDrafts  = "drafts"
+	RoleTrash   = "trash"
+	RoleJunk    = "junk"
+	RoleArchive = "archive"
+	RoleOutbox  = "outbox"
+)
+
+// Folder describes one folder of an account.
+type Folder struct {
+	Name   string // "INBOX", "Sent", "lists/go" (display path, '/' separated)
+	Role   string // one of the Role constants, or ""
+	Total  int
+	Unread int
+}
+
+// Caps says what a backend can do.
+type Caps struct {
+	Move    bool
+	Flags   bool
+	Sync    bool // Sync does network work
+	Send    bool
+	Offline bool // readable with no network
+}
+
+// Progress reports the state of a running sync.
+type Progress struct {
+	Account string
+	Stage   string // "connecting", "listing", "downloading", "deleting", "done"
+	Done    int
+	Total   int
+	Bytes   int64
+}
+
+// Event is pushed by an account: new mail, removed mail, connection state.
+type Event struct {
+	Account string
+	Folder  string // "" for account-wide events
+	Kind    EventKind
+	Err     error
+	Time    time.Time
+}
+
+// EventKind says what an Event is about.
+type EventKind int
+
+const (
+	EventFolderChanged EventKind = iota // the folder's messages changed: reload its list
+	EventOnline
+	EventOffline
+	EventError
+)
+
+// Account is the seam between the UI and the backends. Every method that
+// does I/O takes a context with a deadline and blocks; the UI calls them
+// from tea.Cmds only.
+type Account interface {
+	Name() string
+	Address() string
+	Caps() Caps
+	// Folders lists the folders with counts, from the local store.
+	Folders(ctx context.Context) ([]Folder, error)
+	// List returns the envelopes of a folder, in no particular order.
+	List(ctx context.Context, folder string) ([]Envelope, error)
+	// Open returns the raw RFC 5322 message.
+	Open(ctx context.Context, folder string, id MsgID) (io.ReadCloser, error)
+	// SetFlags adds and removes maildir flag letters on messages.
+	SetFlags(ctx context.Context, folder string, ids []MsgID, add, remove maildir.Flags) error
+	// Move moves messages to another folder of the same account.
+	Move(ctx context.Context, from string, ids []MsgID, to string) error
+	// Delete moves messages to Trash; in Trash it removes them for good.
+	Delete(ctx context.Context, folder string, ids []MsgID) error
+	// Sync does the backend's network work (POP3 download, IMAP resync).
+	Sync(ctx context.Context, progress func(Progress)) error
+	// Events delivers pushed changes; it is closed by Close.
+	Events() <-chan Event
+	Close() error
+}
