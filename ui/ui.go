@@ -1,0 +1,322 @@
+// Package ui is mailbag's terminal interface: a Bubble Tea program with a
+// folder sidebar, a message list and a message reader, driving the
+// account.Account seam. All I/O happens in tea.Cmds with deadlines; state
+// changes only in Update; every string that comes from a message or a
+// server goes through store/termsafe before it reaches the screen.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mailbag/mailbag/account"
+)
+
+// Options configure the UI.
+type Options struct {
+	// Config is the parsed configuration (keys, open command); may be nil.
+	Config *account.Config
+	// Demo marks the built-in demo: the status line says so.
+	Demo bool
+	// NoConfigPath, when not empty, is where the config file was looked
+	// for and not found: the UI shows how to create it.
+	NoConfigPath string
+}
+
+// Run runs the UI on the terminal until the user quits or ctx ends.
+func Run(ctx context.Context, accts []account.Account, opts Options) error {
+	m, err := New(accts, opts)
+	if err != nil {
+		return err
+	}
+	final, err := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx)).Run()
+	if fm, ok := final.(*Model); ok {
+		fm.cleanup()
+	} else if mm, ok := m.(*Model); ok {
+		mm.cleanup()
+	}
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// focus is the pane that has the keyboard.
+type focus int
+
+const (
+	focusList focus = iota
+	focusSidebar
+	focusReader
+)
+
+// Model is the root model: it owns the panes, routes keys to the focused
+// one and command replies to the pane that asked.
+type Model struct {
+	accts  []account.Account
+	opts   Options
+	keys   keyMaps
+	styles *Styles
+	now    func() time.Time
+
+	width, height int
+	focus         focus
+	readerOpen    bool
+	seq           uint64 // last request number
+
+	sidebar sidebarModel
+	list    listModel
+	reader  readerModel
+	prompt  promptModel
+	status  statusModel
+
+	searching bool
+	search    textinput.Model
+	preSearch string // filter before the search started, restored by Esc
+
+	showHelp bool
+	helpVP   viewport.Model
+	help     help.Model
+
+	undo        *moveMsg // the last delete/move, to move back
+	downloadDir string
+	openCmd     string
+	tempDirs    []string
+	sideW       int // sidebar width when shown beside the list; 0 hidden
+}
+
+// New builds the UI model. It fails only on a bad [keys] table, naming the
+// action or key and its line.
+func New(accts []account.Account, opts Options) (tea.Model, error) {
+	km := defaultKeyMaps()
+	openCmd := account.DefaultOpenCmd
+	if opts.Config != nil {
+		if err := km.apply(opts.Config.Keys); err != nil {
+			return nil, err
+		}
+		if opts.Config.UI.OpenCmd != "" {
+			openCmd = opts.Config.UI.OpenCmd
+		}
+	}
+	st := DefaultStyles()
+	names := make([]string, len(accts))
+	for i, a := range accts {
+		names[i] = a.Name()
+	}
+	m := &Model{
+		accts:       accts,
+		opts:        opts,
+		keys:        km,
+		styles:      &st,
+		now:         time.Now,
+		sidebar:     newSidebar(km.Sidebar, &st, names),
+		list:        newList(km.List, &st),
+		reader:      newReader(km.Reader, &st),
+		helpVP:      viewport.New(0, 0),
+		help:        help.New(),
+		openCmd:     openCmd,
+		downloadDir: defaultDownloadDir(),
+	}
+	m.search = textinput.New()
+	m.search.Prompt = "/"
+	m.help.Styles.ShortKey = st.HelpKey
+	m.help.Styles.ShortDesc = st.HelpDesc
+	return m, nil
+}
+
+// defaultDownloadDir is ~/Downloads when it exists, else the working
+// directory.
+func defaultDownloadDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		d := filepath.Join(home, "Downloads")
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return "~/Downloads"
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		return wd
+	}
+	return "."
+}
+
+func (m *Model) cleanup() {
+	for _, d := range m.tempDirs {
+		os.RemoveAll(d)
+	}
+	m.tempDirs = nil
+}
+
+func (m *Model) next() uint64 {
+	m.seq++
+	return m.seq
+}
+
+// Init loads every account's folders, opens the first account's INBOX and
+// starts listening for account events.
+func (m *Model) Init() tea.Cmd {
+	if len(m.accts) == 0 {
+		return nil
+	}
+	cmds := []tea.Cmd{m.openFolder(0, "INBOX")}
+	for i, a := range m.accts {
+		cmds = append(cmds, m.reloadFolders(i), waitEvent(a, i))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) reloadFolders(acct int) tea.Cmd {
+	seq := m.next()
+	m.sidebar.seq[acct] = seq
+	return loadFolders(m.accts[acct], acct, seq)
+}
+
+// openFolder shows a folder in the list and loads it.
+func (m *Model) openFolder(acct int, name string) tea.Cmd {
+	role := ""
+	if f, ok := m.sidebar.folder(acct, name); ok {
+		role = f.Role
+	}
+	if role == "" && name == "INBOX" {
+		role = account.RoleInbox
+	}
+	m.list.reset(acct, name, role)
+	m.sidebar.selectFolder(acct, name)
+	m.readerOpen = false
+	m.undo = nil
+	return m.reloadList()
+}
+
+func (m *Model) reloadList() tea.Cmd {
+	seq := m.next()
+	m.list.seq = seq
+	m.list.loading = true
+	return loadList(m.accts[m.list.acct], m.list.acct, m.list.folder, seq)
+}
+
+// Update is the root of the Elm loop: it routes messages to panes.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case tea.KeyMsg:
+		// Keys typed quickly can arrive as one message ("jj"); outside a
+		// text input each is a command of its own.
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !m.prompt.active() && !m.searching {
+			cmds := make([]tea.Cmd, 0, len(msg.Runes))
+			for _, r := range msg.Runes {
+				cmds = append(cmds, m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+			}
+			return m, tea.Sequence(cmds...)
+		}
+		return m, m.handleKey(msg)
+	case foldersMsg:
+		if msg.seq != m.sidebar.seq[msg.acct] {
+			return m, nil
+		}
+		if msg.err != nil {
+			m.status.error(msg.err)
+			return m, nil
+		}
+		m.sidebar.setFolders(msg.acct, msg.folders)
+		if _, ok := m.sidebar.selected(); !ok {
+			m.sidebar.selectFolder(m.list.acct, m.list.folder)
+		}
+		if msg.acct == m.list.acct {
+			if f, ok := m.sidebar.folder(msg.acct, m.list.folder); ok {
+				m.list.setRole(f.Role)
+			}
+		}
+		return m, nil
+	case listMsg:
+		if msg.acct != m.list.acct || msg.folder != m.list.folder || msg.seq != m.list.seq {
+			return m, nil // stale
+		}
+		m.list.loading = false
+		if msg.err != nil {
+			m.list.loaded = true
+			m.status.error(msg.err)
+			return m, nil
+		}
+		m.list.setEnvelopes(msg.envs)
+		return m, nil
+	case openMsg:
+		return m, m.opened(msg)
+	case flagsMsg:
+		if msg.err != nil {
+			m.status.error(msg.err)
+			if msg.acct == m.list.acct && msg.folder == m.list.folder {
+				m.list.setFlags(msg.key, msg.old)
+			}
+			return m, nil
+		}
+		return m, m.reloadFolders(msg.acct)
+	case moveMsg:
+		return m, m.moved(msg)
+	case eventMsg:
+		return m, m.event(msg)
+	case saveMsg:
+		return m, m.saved(msg)
+	case execMsg:
+		if msg.err != nil {
+			m.status.error(fmt.Errorf("%s: %w", msg.name, msg.err))
+		}
+		return m, nil
+	case syncMsg:
+		m.status.done()
+		if msg.err != nil {
+			m.status.error(msg.err)
+		} else {
+			m.status.info(m.accts[msg.acct].Name() + ": synced")
+		}
+		cmds := []tea.Cmd{m.reloadFolders(msg.acct)}
+		if msg.acct == m.list.acct {
+			cmds = append(cmds, m.reloadList())
+		}
+		return m, tea.Batch(cmds...)
+	}
+	// cursor blinks and other internal messages of the text inputs
+	var cmd tea.Cmd
+	switch {
+	case m.prompt.active():
+		m.prompt.input, cmd = m.prompt.input.Update(msg)
+	case m.searching:
+		m.search, cmd = m.search.Update(msg)
+	}
+	return m, cmd
+}
+
+// event handles a pushed account event and re-arms the listener.
+func (m *Model) event(msg eventMsg) tea.Cmd {
+	if !msg.ok {
+		return nil
+	}
+	a := m.accts[msg.acct]
+	cmds := []tea.Cmd{waitEvent(a, msg.acct)}
+	switch msg.ev.Kind {
+	case account.EventFolderChanged:
+		cmds = append(cmds, m.reloadFolders(msg.acct))
+		if msg.acct == m.list.acct && (msg.ev.Folder == "" || msg.ev.Folder == m.list.folder) {
+			cmds = append(cmds, m.reloadList())
+		}
+	case account.EventOnline:
+		m.status.info(a.Name() + ": online")
+	case account.EventOffline:
+		m.status.info(a.Name() + ": offline")
+	case account.EventError:
+		if msg.ev.Err != nil {
+			m.status.error(fmt.Errorf("%s: %w", a.Name(), msg.ev.Err))
+		}
+	}
+	return tea.Batch(cmds...)
+}
