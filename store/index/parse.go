@@ -1,24 +1,19 @@
 package index
 
 import (
-	"bufio"
+	"io"
 
 	"github.com/mailbag/mailbag/store/message"
 )
 
-// parser reads message headers for one worker, reusing its buffer.
+// parser reads message headers for one worker, reusing its buffers from
+// one file to the next.
 type parser struct {
-	br *bufio.Reader
+	sr message.SummaryReader
 	fr fileReader
 }
 
-func newParser() *parser {
-	p := &parser{}
-	// ReadSummary keeps a *bufio.Reader of at least its buffer size as is,
-	// so this one buffer serves every file of the worker.
-	p.br = bufio.NewReaderSize(&p.fr, 4096)
-	return p
-}
+func newParser() *parser { return &parser{} }
 
 // summarize fills e's size and header fields from its file in the folder.
 // A read error after opening keeps what was parsed; an error opening
@@ -30,8 +25,13 @@ func (p *parser) summarize(d *folderDirs, e *Envelope) error {
 	}
 	defer p.fr.close()
 	e.Size = size
-	p.br.Reset(&p.fr)
-	s, _ := message.ReadSummary(p.br)
-	fill(e, s)
+	fill(e, p.read(&p.fr))
 	return nil
+}
+
+// read parses the header of one message from r; a read error keeps what
+// was parsed before it.
+func (p *parser) read(r io.Reader) message.Summary {
+	s, _ := p.sr.ReadSummary(r)
+	return s
 }

@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"strings"
 	"time"
 )
@@ -320,4 +321,150 @@ func zoneName(w string) (int, bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// parseDateFast parses the date-time form that nearly every mailer writes,
+// RFC 5322 §3.3 without obsolete syntax:
+//
+//	[day-name ","] day month year hh:mm[:ss] (+|-)hhmm [(comment)]
+//
+// with the same result as parseDate. ok is false for anything else (named
+// zones, two-digit years, nested comments, out-of-range fields…), which
+// parseDate then handles.
+func parseDateFast(b []byte) (t time.Time, ok bool) {
+	i := 0
+	if len(b) > 0 && (b[0] < '0' || b[0] > '9') {
+		if len(b) < 4 || b[3] != ',' || !isDayName(b[:3]) {
+			return time.Time{}, false
+		}
+		i = skipBlanks(b, 4)
+	}
+	day, i := fastNum(b, i, 1, 2)
+	if day < 1 || day > 31 || !isBlank(b, i) {
+		return time.Time{}, false
+	}
+	i = skipBlanks(b, i)
+	if len(b) < i+3 {
+		return time.Time{}, false
+	}
+	month := monthNum3(b[i : i+3])
+	if month == 0 || !isBlank(b, i+3) {
+		return time.Time{}, false
+	}
+	i = skipBlanks(b, i+3)
+	year, i := fastNum(b, i, 4, 4)
+	if year < 0 || !isBlank(b, i) {
+		return time.Time{}, false
+	}
+	i = skipBlanks(b, i)
+	hour, i := fastNum(b, i, 1, 2)
+	if hour < 0 || hour > 23 || i >= len(b) || b[i] != ':' {
+		return time.Time{}, false
+	}
+	min, i := fastNum(b, i+1, 2, 2)
+	if min < 0 || min > 59 {
+		return time.Time{}, false
+	}
+	sec := 0
+	if i < len(b) && b[i] == ':' {
+		if sec, i = fastNum(b, i+1, 2, 2); sec < 0 || sec > 59 {
+			return time.Time{}, false
+		}
+	}
+	if !isBlank(b, i) {
+		return time.Time{}, false
+	}
+	i = skipBlanks(b, i)
+	if i >= len(b) || b[i] != '+' && b[i] != '-' {
+		return time.Time{}, false
+	}
+	sign := 1
+	if b[i] == '-' {
+		sign = -1
+	}
+	zone, i := fastNum(b, i+1, 4, 4)
+	if zone < 0 || zone/100 > 23 || zone%100 > 59 {
+		return time.Time{}, false
+	}
+	// Nothing may follow but white space and one unnested comment.
+	i = skipBlanks(b, i)
+	if i < len(b) {
+		if b[i] != '(' {
+			return time.Time{}, false
+		}
+		j := bytes.IndexByte(b[i+1:], ')')
+		if j < 0 || bytes.IndexByte(b[i+1:i+1+j], '(') >= 0 {
+			return time.Time{}, false
+		}
+		if i = skipBlanks(b, i+1+j+1); i != len(b) {
+			return time.Time{}, false
+		}
+	}
+	off := sign * (zone/100*3600 + zone%100*60)
+	loc := time.UTC
+	if off != 0 {
+		loc = time.FixedZone("", off)
+	}
+	t = time.Date(year, time.Month(month), day, hour, min, sec, 0, loc)
+	if t.Day() != day { // 31 Feb and the like
+		return time.Time{}, true
+	}
+	return t, true
+}
+
+// fastNum reads between lo and hi ASCII digits at b[i:] and returns their
+// value and the index after them; the value is -1 when fewer than lo
+// digits, or more than hi, are there.
+func fastNum(b []byte, i, lo, hi int) (int, int) {
+	n, j := 0, i
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		if j-i == hi {
+			return -1, j
+		}
+		n = n*10 + int(b[j]-'0')
+		j++
+	}
+	if j-i < lo {
+		return -1, j
+	}
+	return n, j
+}
+
+// isBlank reports whether b[i] is a space or tab.
+func isBlank(b []byte, i int) bool {
+	return i < len(b) && (b[i] == ' ' || b[i] == '\t')
+}
+
+func skipBlanks(b []byte, i int) int {
+	for isBlank(b, i) {
+		i++
+	}
+	return i
+}
+
+// lower3 packs three ASCII bytes, upper case folded to lower, into a key.
+func lower3(b []byte) uint32 {
+	return uint32(b[0]|0x20)<<16 | uint32(b[1]|0x20)<<8 | uint32(b[2]|0x20)
+}
+
+func key3(s string) uint32 { return uint32(s[0])<<16 | uint32(s[1])<<8 | uint32(s[2]) }
+
+// isDayName reports whether b is an RFC 5322 §3.3 day-name, in any case.
+func isDayName(b []byte) bool {
+	switch lower3(b) {
+	case key3("mon"), key3("tue"), key3("wed"), key3("thu"), key3("fri"), key3("sat"), key3("sun"):
+		return true
+	}
+	return false
+}
+
+// monthNum3 is monthNum for a three-letter month name in any case.
+func monthNum3(b []byte) int {
+	k := lower3(b)
+	for m, name := range [...]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"} {
+		if k == key3(name) {
+			return m + 1
+		}
+	}
+	return 0
 }

@@ -3,8 +3,11 @@ package message
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
+	"errors"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -72,7 +75,7 @@ func (h *headerReader) next() (name, value []byte, ok, truncated bool, err error
 			continue
 		}
 		h.fields++
-		keep := h.want == nil || h.want(bytes.TrimRight(line[:colon], " \t"))
+		keep := h.want == nil || h.want(trimBlanksRight(line[:colon]))
 		if keep {
 			h.field = append(h.field[:0], line...)
 		}
@@ -101,8 +104,8 @@ func (h *headerReader) next() (name, value []byte, ok, truncated bool, err error
 			}
 			continue
 		}
-		name = bytes.TrimRight(h.field[:colon], " \t")
-		value = bytes.Trim(h.field[colon+1:], " \t")
+		name = trimBlanksRight(h.field[:colon])
+		value = trimBlanks(h.field[colon+1:])
 		return name, value, true, false, eofNil(err)
 	}
 }
@@ -150,7 +153,7 @@ func trimEOL(b []byte) []byte {
 // validName reports whether b is an RFC 5322 §2.2 field name (printable
 // US-ASCII except colon), allowing trailing white space seen in the wild.
 func validName(b []byte) bool {
-	b = bytes.TrimRight(b, " \t")
+	b = trimBlanksRight(b)
 	if len(b) == 0 {
 		return false
 	}
@@ -196,4 +199,147 @@ func decodeWords(s string) string {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return s
+}
+
+// appendWords appends decodeWords(string(s)) to dst, for s of valid UTF-8.
+// It follows mime.WordDecoder.DecodeHeader step by step (RFC 2047 §6.2:
+// white space between adjacent encoded words is dropped; a word that does
+// not decode is kept as it is) and converts the charsets that the
+// decoder handles itself (UTF-8, ISO-8859-1, US-ASCII) without allocating,
+// using *tmp as scratch. ok is false, and dst returned unchanged, when a
+// word names any other charset: then only decodeWords gives the result.
+func appendWords(dst, s []byte, tmp *[]byte) (out []byte, ok bool) {
+	i := bytes.Index(s, []byte("=?"))
+	if i < 0 {
+		return append(dst, s...), true
+	}
+	mark := len(dst)
+	dst = append(dst, s[:i]...)
+	h := s[i:]
+	betweenWords := false
+	for {
+		start := bytes.Index(h, []byte("=?"))
+		if start < 0 {
+			break
+		}
+		cur := start + 2
+		j := bytes.IndexByte(h[cur:], '?')
+		if j < 0 {
+			break
+		}
+		cs := h[cur : cur+j]
+		cur += j + 1
+		if len(h) < cur+len("Q??=") {
+			break
+		}
+		enc := h[cur]
+		cur++
+		if h[cur] != '?' {
+			break
+		}
+		cur++
+		k := bytes.Index(h[cur:], []byte("?="))
+		if k < 0 {
+			break
+		}
+		text := h[cur : cur+k]
+		end := cur + k + 2
+		content, err := decodeWordText(enc, text, tmp)
+		if err != nil {
+			betweenWords = false
+			dst = append(dst, h[:end]...)
+			h = h[end:]
+			continue
+		}
+		var conv int
+		switch {
+		case bytes.EqualFold(cs, []byte("utf-8")):
+			conv = 1
+		case bytes.EqualFold(cs, []byte("iso-8859-1")):
+			conv = 2
+		case bytes.EqualFold(cs, []byte("us-ascii")):
+			conv = 3
+		default:
+			return dst[:mark], false
+		}
+		if start > 0 && (!betweenWords || hasNonWhitespace(h[:start])) {
+			dst = append(dst, h[:start]...)
+		}
+		switch conv {
+		case 1:
+			dst = append(dst, content...)
+		case 2:
+			for _, c := range content {
+				dst = utf8.AppendRune(dst, rune(c))
+			}
+		case 3:
+			for _, c := range content {
+				if c >= utf8.RuneSelf {
+					dst = append(dst, "\uFFFD"...)
+				} else {
+					dst = append(dst, c)
+				}
+			}
+		}
+		h = h[end:]
+		betweenWords = true
+	}
+	dst = append(dst, h...)
+	if !utf8.Valid(dst[mark:]) {
+		dst = append(dst[:mark], bytes.ToValidUTF8(dst[mark:], []byte("\uFFFD"))...)
+	}
+	return dst, true
+}
+
+// errBadWord is any encoded word that does not decode.
+var errBadWord = errors.New("message: invalid RFC 2047 encoded word")
+
+// decodeWordText decodes the encoded text of one RFC 2047 §4 word into
+// *tmp, as mime's decoder does: strict base64 (B) or Q (§4.2, "_" for
+// space, lower-case hex accepted).
+func decodeWordText(enc byte, text []byte, tmp *[]byte) ([]byte, error) {
+	switch enc {
+	case 'B', 'b':
+		buf := slices.Grow((*tmp)[:0], base64.StdEncoding.DecodedLen(len(text)))
+		*tmp = buf
+		n, err := base64.StdEncoding.Decode(buf[:cap(buf)], text)
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	case 'Q', 'q':
+		buf := (*tmp)[:0]
+		for i := 0; i < len(text); i++ {
+			switch c := text[i]; {
+			case c == '_':
+				buf = append(buf, ' ')
+			case c == '=':
+				if i+2 >= len(text) || !isHex(text[i+1]) || !isHex(text[i+2]) {
+					return nil, errBadWord
+				}
+				buf = append(buf, unhex(text[i+1])<<4|unhex(text[i+2]))
+				i += 2
+			case c >= ' ' && c <= '~' || c == '\n' || c == '\r' || c == '\t':
+				buf = append(buf, c)
+			default:
+				return nil, errBadWord
+			}
+		}
+		*tmp = buf
+		return buf, nil
+	}
+	return nil, errBadWord
+}
+
+// hasNonWhitespace reports whether b holds anything but the linear white
+// space that may separate encoded words.
+func hasNonWhitespace(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return true
+		}
+	}
+	return false
 }
