@@ -101,3 +101,40 @@ type Account interface {
 	Events() <-chan Event
 	Close() error
 }
+
+// SendStatus says where a message went after a send attempt.
+type SendStatus int
+
+const (
+	// Sent: the server accepted it (for at least one recipient) and it is in Sent.
+	Sent SendStatus = iota
+	// Queued: a temporary failure (network, 4xx); it waits in the Outbox and is retried.
+	Queued
+	// Refused: a permanent failure (5xx, policy); it is back in Drafts, with the server's words in the error.
+	Refused
+)
+
+// SendResult reports one send attempt.
+type SendResult struct {
+	Status   SendStatus
+	ID       MsgID    // where the message now is (in Sent, Outbox or Drafts)
+	Rejected []string // recipients the server refused while others were accepted, with its words
+	Err      error    // why it was queued or refused
+}
+
+// Sender is implemented by accounts that can send mail (an [smtp] table).
+// A message is always durably in exactly one of Drafts, Outbox or Sent.
+type Sender interface {
+	// Send queues the RFC 5322 message in the Outbox durably, then tries to
+	// submit it. The returned error is for failures to store it at all.
+	Send(ctx context.Context, raw io.Reader) (SendResult, error)
+	// SendDraft moves a draft into the Outbox and tries to submit it.
+	SendDraft(ctx context.Context, id MsgID) (SendResult, error)
+	// Postpone stores the message in Drafts; replace, when not empty, is a
+	// draft it supersedes (removed after the new one is durable).
+	Postpone(ctx context.Context, raw io.Reader, replace MsgID) (MsgID, error)
+	// Flush retries every queued message whose backoff has passed.
+	Flush(ctx context.Context, progress func(Progress)) error
+	// Queued is the number of messages waiting in the Outbox.
+	Queued(ctx context.Context) (int, error)
+}
