@@ -1,0 +1,203 @@
+// Package pop3bench measures a POP3 download of 10,000 messages from the
+// real dovecot (`bash .ci/servers start`): a bare client that only
+// retrieves every message into memory, against mailbag's full sync that
+// stores every message durably in a fresh maildir and deletes it from the
+// server. Run it with bench/pop3/run.sh.
+package pop3bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mailbag/mailbag/account"
+	"github.com/mailbag/mailbag/store/maildir"
+	"github.com/mailbag/mailbag/transport/mailtest/real"
+	"github.com/mailbag/mailbag/transport/pop3"
+)
+
+const benchUser = "bench"
+
+// benchCount is the number of messages: 10,000, or $MAILBAG_BENCH_MESSAGES.
+func benchCount(b *testing.B) int {
+	if s := os.Getenv("MAILBAG_BENCH_MESSAGES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("MAILBAG_BENCH_MESSAGES=%q: want a positive number", s)
+		}
+		return n
+	}
+	return 10000
+}
+
+// benchMessages makes n messages of 10–20 KB of text.
+func benchMessages(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	out := make([][]byte, n)
+	for i := range out {
+		var m bytes.Buffer
+		fmt.Fprintf(&m, "From: Bench <bench@example.test>\nTo: bench@example.test\nSubject: bench message %d\nMessage-ID: <bench%d@example.test>\nDate: Mon, 2 Jan 2006 15:04:05 +0000\n\n", i, i)
+		size := 10<<10 + rng.IntN(10<<10)
+		for m.Len() < size {
+			fmt.Fprintf(&m, "%d: the quick brown fox jumps over the lazy dog %x\n", m.Len(), rng.Uint64())
+		}
+		out[i] = m.Bytes()
+	}
+	return out
+}
+
+// seed empties the bench user's mailbox and delivers msgs into it.
+func seed(b *testing.B, s *real.Servers, msgs [][]byte) {
+	b.Helper()
+	ctx := context.Background()
+	if err := s.Reset(ctx, benchUser); err != nil {
+		b.Fatalf("reset %s: %v", benchUser, err)
+	}
+	start := time.Now()
+	if err := s.DeliverMany(ctx, benchUser, msgs); err != nil {
+		b.Fatalf("seed: %v", err)
+	}
+	b.Logf("seeded %d messages in %v", len(msgs), time.Since(start).Round(time.Millisecond))
+}
+
+// bare retrieves every message into memory with the pop3 client alone
+// (pipelined, no disk, no DELE) and returns the count and bytes.
+func bare(b *testing.B, s *real.Servers) (int, int64) {
+	b.Helper()
+	c, err := pop3.Dial(context.Background(), s.Addr(s.POP3S), &pop3.Options{TLS: pop3.TLSImplicit, TLSConfig: s.ClientTLS()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(benchUser, s.Users[benchUser]); err != nil {
+		b.Fatal(err)
+	}
+	list, err := c.ListAll()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int, len(list))
+	for i, m := range list {
+		ids[i] = m.ID
+	}
+	var buf bytes.Buffer
+	var total int64
+	err = c.RetrMany(ids, func(n int, r io.Reader) error {
+		buf.Reset()
+		k, err := buf.ReadFrom(r)
+		total += k
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Quit(); err != nil {
+		b.Fatal(err)
+	}
+	return len(ids), total
+}
+
+// full runs mailbag's POP3 sync (download and delete, durable) into a
+// fresh maildir and returns the number of messages stored and when QUIT
+// was sent (after which the server removes the messages).
+func full(b *testing.B, s *real.Servers, dir string) (int, time.Time) {
+	b.Helper()
+	cfg := account.AccountConfig{
+		Name:    "bench",
+		Maildir: dir,
+		POP3: &account.ServerConfig{Kind: "pop3", Host: s.Host, Port: s.POP3S, TLS: account.TLSImplicit,
+			CAFile: s.CAFile, Username: benchUser, Password: s.Users[benchUser]},
+	}
+	p, err := account.NewPOP3(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	var quitAt time.Time
+	progress := func(pr account.Progress) {
+		if pr.Stage == account.StageDeleting {
+			quitAt = time.Now()
+		}
+	}
+	if err := p.Sync(context.Background(), progress); err != nil {
+		b.Fatal(err)
+	}
+	d, err := maildir.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inbox, _ := d.Folder(maildir.Inbox)
+	ents, err := inbox.List()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(ents), quitAt
+}
+
+// BenchmarkPOP3Download seeds the bench user, times the bare client, then
+// times mailbag's sync of the same mailbox, b.N times (reseeding before
+// each pair), and reports messages per second for both and their time
+// ratio (mailbag / bare; the target is ≤ 1.0).
+func BenchmarkPOP3Download(b *testing.B) {
+	s := real.Need(b)
+	n := benchCount(b)
+	msgs := benchMessages(n)
+	var bareTime, fullTime, quitTime time.Duration
+	var bareBytes int64
+	// The maildirs go to $MAILBAG_BENCH_DIR when set (to compare file
+	// systems), else to a temporary directory.
+	work := b.TempDir()
+	if d := os.Getenv("MAILBAG_BENCH_DIR"); d != "" {
+		var err error
+		if work, err = os.MkdirTemp(d, "pop3bench-"); err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(work)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		seed(b, s, msgs)
+		b.StartTimer()
+
+		start := time.Now()
+		got, bytes := bare(b, s)
+		bt := time.Since(start)
+		if got != n {
+			b.Fatalf("bare client retrieved %d messages, want %d", got, n)
+		}
+		bareBytes = bytes
+
+		dir := filepath.Join(work, fmt.Sprintf("run%d", i), "Mail")
+		start = time.Now()
+		stored, quitAt := full(b, s, dir)
+		ft := time.Since(start)
+		qt := time.Since(quitAt)
+		if stored != n {
+			b.Fatalf("mailbag stored %d messages, want %d", stored, n)
+		}
+		bareTime += bt
+		fullTime += ft
+		quitTime += qt
+		b.Logf("run %d: bare %v (%.0f msg/s), mailbag %v (%.0f msg/s), ratio %.2f; of which QUIT (server removing %d messages) %v, before QUIT ratio %.2f",
+			i, bt.Round(time.Millisecond), float64(n)/bt.Seconds(),
+			ft.Round(time.Millisecond), float64(n)/ft.Seconds(), ft.Seconds()/bt.Seconds(),
+			n, qt.Round(time.Millisecond), (ft-qt).Seconds()/bt.Seconds())
+		b.StopTimer()
+		os.RemoveAll(filepath.Dir(dir))
+		b.StartTimer()
+	}
+	runs := float64(b.N)
+	b.ReportMetric(float64(n)*runs/bareTime.Seconds(), "bare-msg/s")
+	b.ReportMetric(float64(n)*runs/fullTime.Seconds(), "mailbag-msg/s")
+	b.ReportMetric(fullTime.Seconds()/bareTime.Seconds(), "ratio")
+	b.ReportMetric((fullTime-quitTime).Seconds()/bareTime.Seconds(), "ratio-before-quit")
+	b.ReportMetric(float64(bareBytes)/float64(n), "bytes/msg")
+}
