@@ -23,25 +23,56 @@ import (
 	"github.com/mailbag/mailbag/store/sample"
 )
 
-// screen collects what the program writes to the terminal.
+// screen collects what the program writes to the terminal, and answers
+// the status queries a real terminal answers.
 type screen struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // signalled (non-blocking) on every write
-	done    chan struct{} // closed when the pty reads fail (the program ended)
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	answered int           // bytes of buf already scanned for queries
+	changed  chan struct{} // signalled (non-blocking) on every write
+	done     chan struct{} // closed when the pty reads fail (the program ended)
 }
 
-func readScreen(r io.Reader) *screen {
+// terminalAnswers are the replies of an xterm to the queries termenv sends
+// at start-up (background colour, OSC 11; cursor position, DSR 6). Without
+// them the program waits 5 s for an answer, as it would in a terminal that
+// does not support them.
+var terminalAnswers = []struct{ query, answer string }{
+	{"\x1b]11;?", "\x1b]11;rgb:0000/0000/0000\x1b\\"},
+	{"\x1b[6n", "\x1b[1;1R"},
+}
+
+func readScreen(rw io.ReadWriter) *screen {
 	s := &screen{changed: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		b := make([]byte, 32<<10)
 		for {
-			n, err := r.Read(b)
+			n, err := rw.Read(b)
 			if n > 0 {
 				s.mu.Lock()
 				s.buf.Write(b[:n])
+				var replies []string
+				for {
+					out := s.buf.Bytes()[s.answered:]
+					first, at := -1, len(out)
+					for i, q := range terminalAnswers {
+						if j := bytes.Index(out, []byte(q.query)); j >= 0 && j < at {
+							first, at = i, j
+						}
+					}
+					if first < 0 {
+						// Keep a possibly split query for the next read.
+						s.answered = max(s.answered, s.buf.Len()-8)
+						break
+					}
+					replies = append(replies, terminalAnswers[first].answer)
+					s.answered += at + len(terminalAnswers[first].query)
+				}
 				s.mu.Unlock()
+				for _, r := range replies {
+					_, _ = rw.Write([]byte(r)) // the program may have ended
+				}
 				select {
 				case s.changed <- struct{}{}:
 				default:

@@ -22,8 +22,15 @@ import (
 // the global keys; then the focused pane.
 func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	if key.Matches(msg, m.keys.Global.Quit) {
-		return tea.Quit
+		if m.reviewing() && !m.quitArmed {
+			// A message being composed lives only in a temporary file.
+			m.quitArmed = true
+			m.status.info("The message is not sent: ctrl+c again quits and loses it; p postpones it")
+			return nil
+		}
+		return m.quit()
 	}
+	m.quitArmed = false
 	m.status.clear()
 	if m.opts.NoConfigPath != "" || len(m.accts) == 0 {
 		switch msg.String() {
@@ -45,6 +52,8 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		m.showHelp = true
 		m.layout()
 		return nil
+	case m.reviewing():
+		return m.reviewKey(msg)
 	case key.Matches(msg, m.keys.Global.NextPane):
 		m.cycleFocus(1)
 		return nil
@@ -127,9 +136,12 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	switch m.list.Update(msg) {
 	case listOpen:
+		if m.list.role == account.RoleDrafts {
+			return m.editCurrent()
+		}
 		return m.openCurrent()
 	case listQuit:
-		return tea.Quit
+		return m.quit()
 	case listFocusLeft:
 		m.setFocus(focusSidebar)
 	case listSearch:
@@ -142,6 +154,10 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 	case listToggleFlag:
 		return m.toggleFlag(maildir.FlagFlagged)
 	case listDelete:
+		if m.list.role == account.RoleOutbox && m.list.current() != nil {
+			m.prompt.confirm(promptDeleteQueued, "Delete this queued message? It will not be sent. (y/n)")
+			return nil
+		}
 		return m.removeCurrent(opDelete, "")
 	case listMove:
 		return m.pickMoveTarget()
@@ -151,6 +167,20 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 		return m.doUndo()
 	case listSync:
 		return m.syncCurrent()
+	case listCompose:
+		return m.composeFrom(composeNew)
+	case listReply:
+		return m.composeFrom(composeReply)
+	case listReplyAll:
+		return m.composeFrom(composeReplyAll)
+	case listForward:
+		return m.composeFrom(composeForward)
+	case listForwardAtt:
+		return m.composeFrom(composeForwardAtt)
+	case listEdit:
+		return m.editCurrent()
+	case listSendNow:
+		return m.sendQueuedNow()
 	}
 	return nil
 }
@@ -180,6 +210,16 @@ func (m *Model) readerKey(msg tea.KeyMsg) tea.Cmd {
 		return m.archiveCurrent()
 	case readerUndo:
 		return m.doUndo()
+	case readerCompose:
+		return m.composeFrom(composeNew)
+	case readerReply:
+		return m.composeFrom(composeReply)
+	case readerReplyAll:
+		return m.composeFrom(composeReplyAll)
+	case readerForward:
+		return m.composeFrom(composeForward)
+	case readerForwardAtt:
+		return m.composeFrom(composeForwardAtt)
 	}
 	return nil
 }
@@ -253,7 +293,7 @@ func (m *Model) opened(msg openMsg) tea.Cmd {
 	old := e.Flags
 	now := withFlag(old, maildir.FlagSeen, true)
 	m.list.setFlags(msg.key, now)
-	return setFlags(m.accts[msg.acct], msg.acct, msg.folder, msg.key, old, now)
+	return m.track(setFlags(m.accts[msg.acct], msg.acct, msg.folder, msg.key, old, now))
 }
 
 // target is the message an action applies to: the one in the reader when
@@ -298,7 +338,7 @@ func (m *Model) toggleFlag(c byte) tea.Cmd {
 	old := e.Flags
 	now := withFlag(old, c, !old.Has(c))
 	m.list.setFlags(e.Key, now)
-	return setFlags(m.accts[m.list.acct], m.list.acct, m.list.folder, e.Key, old, now)
+	return m.track(setFlags(m.accts[m.list.acct], m.list.acct, m.list.folder, e.Key, old, now))
 }
 
 // removeCurrent deletes or moves the current message. It leaves the list
@@ -319,7 +359,7 @@ func (m *Model) removeCurrent(op moveOp, to string) tea.Cmd {
 	}
 	k := e.Key
 	m.list.remove([]string{k})
-	cmds := []tea.Cmd{moveMessages(a, op, m.list.acct, m.list.folder, []string{k}, to)}
+	cmds := []tea.Cmd{m.track(moveMessages(a, op, m.list.acct, m.list.folder, []string{k}, to))}
 	if m.focus == focusReader {
 		if m.list.current() != nil {
 			cmds = append(cmds, m.openCurrent())
@@ -363,7 +403,7 @@ func (m *Model) pickMoveTarget() tea.Cmd {
 
 // moved handles the reply to a delete, move, archive or undo.
 func (m *Model) moved(msg moveMsg) tea.Cmd {
-	cmds := []tea.Cmd{m.reloadFolders(msg.acct)}
+	cmds := []tea.Cmd{m.reloadFolders(msg.acct), m.recount(msg.acct)}
 	if msg.err != nil {
 		m.status.error(msg.err)
 		if msg.acct == m.list.acct && (msg.from == m.list.folder || msg.to == m.list.folder) {
@@ -409,7 +449,7 @@ func (m *Model) doUndo() tea.Cmd {
 		return nil
 	}
 	m.undo = nil
-	return moveMessages(m.accts[u.acct], opUndo, u.acct, u.from, u.keys, u.to)
+	return m.track(moveMessages(m.accts[u.acct], opUndo, u.acct, u.from, u.keys, u.to))
 }
 
 func (m *Model) syncCurrent() tea.Cmd {
@@ -464,6 +504,10 @@ func (m *Model) attachmentChosen(a message.Attachment, open bool) tea.Cmd {
 }
 
 func (m *Model) updatePrompt(msg tea.KeyMsg) tea.Cmd {
+	if m.prompt.kind == promptAttachPath && msg.Type == tea.KeyTab {
+		m.prompt.seq = m.next()
+		return completePath(m.prompt.seq, m.prompt.input.Value())
+	}
 	res, cmd := m.prompt.Update(msg)
 	switch res {
 	case promptCancel, promptDecline:
@@ -503,6 +547,25 @@ func (m *Model) updatePrompt(msg tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 		return m.attachmentChosen(atts[v], p.openAtt)
+	case promptDiscard:
+		m.status.info("discarded")
+		if c := m.compose; c != nil && c.draftID != "" {
+			m.status.info("discarded the changes; the draft stays in Drafts")
+		}
+		return m.closeCompose()
+	case promptDeleteQueued:
+		return m.removeCurrent(opDelete, "")
+	case promptAttachPath:
+		path := strings.TrimSpace(p.input.Value())
+		if path == "" || m.compose == nil {
+			return nil
+		}
+		return statAttachment(m.compose.seq, path)
+	case promptDetach:
+		if v, ok := p.chosen(); ok {
+			m.detach(v)
+		}
+		return nil
 	}
 	return nil
 }

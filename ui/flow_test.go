@@ -22,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if script := os.Getenv(testEditorEnv); script != "" {
+		os.Exit(runTestEditor(script, os.Args[1:]))
+	}
 	lipgloss.SetColorProfile(termenv.Ascii)
 	os.Exit(m.Run())
 }

@@ -49,6 +49,18 @@ const (
 	actSave         = "save_attachment"
 	actOpenAtt      = "open_attachment"
 	actSync         = "sync"
+	actCompose      = "compose"
+	actReply        = "reply"
+	actReplyAll     = "reply_all"
+	actForward      = "forward"
+	actForwardAtt   = "forward_attachment"
+	actSendNow      = "send_now"
+	actEdit         = "edit"
+	actSend         = "send"
+	actAttach       = "attach"
+	actDetach       = "remove_attachment"
+	actPostpone     = "postpone"
+	actDiscard      = "discard"
 )
 
 func bind(keys []string, helpKey, desc string) key.Binding {
@@ -130,6 +142,9 @@ type listKeys struct {
 	ToggleUnread, ToggleFlag    key.Binding
 	Delete, Move, Archive, Undo key.Binding
 	Sync                        key.Binding
+	Compose, Reply, ReplyAll    key.Binding
+	Forward, ForwardAtt         key.Binding
+	Edit, SendNow               key.Binding
 }
 
 func defaultListKeys() listKeys {
@@ -152,12 +167,19 @@ func defaultListKeys() listKeys {
 		Collapse:     bind([]string{"z"}, "z", "fold thread"),
 		CollapseAll:  bind([]string{"Z"}, "Z", "fold all threads"),
 		ToggleUnread: bind([]string{"N"}, "N", "read/unread"),
-		ToggleFlag:   bind([]string{"F"}, "F", "flag"),
+		ToggleFlag:   bind([]string{"*"}, "*", "flag"),
 		Delete:       bind([]string{"d", "delete"}, "d", "delete"),
 		Move:         bind([]string{"m"}, "m", "move"),
 		Archive:      bind([]string{"a"}, "a", "archive"),
 		Undo:         bind([]string{"u"}, "u", "undo delete"),
 		Sync:         bind([]string{"ctrl+r"}, "ctrl+r", "sync/reload"),
+		Compose:      bind([]string{"c"}, "c", "compose"),
+		Reply:        bind([]string{"r"}, "r", "reply"),
+		ReplyAll:     bind([]string{"R"}, "R", "reply all"),
+		Forward:      bind([]string{"f"}, "f", "forward"),
+		ForwardAtt:   bind([]string{"F"}, "F", "forward as attachment"),
+		Edit:         bind([]string{"e"}, "e", "edit draft/queued"),
+		SendNow:      bind([]string{"S"}, "S", "send queued now"),
 	}
 }
 
@@ -170,13 +192,15 @@ func (k *listKeys) actions() map[string]*key.Binding {
 		actCollapse: &k.Collapse, actCollapseAll: &k.CollapseAll,
 		actToggleUnread: &k.ToggleUnread, actToggleFlag: &k.ToggleFlag,
 		actDelete: &k.Delete, actMove: &k.Move, actArchive: &k.Archive, actUndo: &k.Undo,
-		actSync: &k.Sync,
+		actSync:    &k.Sync,
+		actCompose: &k.Compose, actReply: &k.Reply, actReplyAll: &k.ReplyAll,
+		actForward: &k.Forward, actForwardAtt: &k.ForwardAtt, actEdit: &k.Edit, actSendNow: &k.SendNow,
 	}
 }
 
 // ShortHelp implements help.KeyMap.
 func (k listKeys) ShortHelp() []key.Binding {
-	return []key.Binding{k.Open, k.Search, k.Delete, k.Threads, k.Back}
+	return []key.Binding{k.Open, k.Compose, k.Reply, k.Search, k.Delete, k.Back}
 }
 
 // FullHelp implements help.KeyMap.
@@ -185,6 +209,7 @@ func (k listKeys) FullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.HalfUp, k.HalfDown},
 		{k.Open, k.Search, k.Reverse, k.Threads, k.Collapse, k.CollapseAll, k.Left, k.Right},
 		{k.ToggleUnread, k.ToggleFlag, k.Delete, k.Move, k.Archive, k.Undo, k.Sync, k.Back},
+		{k.Compose, k.Reply, k.ReplyAll, k.Forward, k.ForwardAtt, k.Edit, k.SendNow},
 	}
 }
 
@@ -199,6 +224,8 @@ type readerKeys struct {
 	Save, OpenAtt               key.Binding
 	ToggleUnread, ToggleFlag    key.Binding
 	Delete, Move, Archive, Undo key.Binding
+	Compose, Reply, ReplyAll    key.Binding
+	Forward, ForwardAtt         key.Binding
 }
 
 func defaultReaderKeys() readerKeys {
@@ -219,11 +246,16 @@ func defaultReaderKeys() readerKeys {
 		Save:         bind([]string{"s"}, "s", "save attachment"),
 		OpenAtt:      bind([]string{"o"}, "o", "open attachment"),
 		ToggleUnread: bind([]string{"N"}, "N", "read/unread"),
-		ToggleFlag:   bind([]string{"F"}, "F", "flag"),
+		ToggleFlag:   bind([]string{"*"}, "*", "flag"),
 		Delete:       bind([]string{"d", "delete"}, "d", "delete"),
 		Move:         bind([]string{"m"}, "m", "move"),
 		Archive:      bind([]string{"a"}, "a", "archive"),
 		Undo:         bind([]string{"u"}, "u", "undo delete"),
+		Compose:      bind([]string{"c"}, "c", "compose"),
+		Reply:        bind([]string{"r"}, "r", "reply"),
+		ReplyAll:     bind([]string{"R"}, "R", "reply all"),
+		Forward:      bind([]string{"f"}, "f", "forward"),
+		ForwardAtt:   bind([]string{"F"}, "F", "forward as attachment"),
 	}
 }
 
@@ -235,12 +267,14 @@ func (k *readerKeys) actions() map[string]*key.Binding {
 		actHeaders: &k.Headers, actSave: &k.Save, actOpenAtt: &k.OpenAtt,
 		actToggleUnread: &k.ToggleUnread, actToggleFlag: &k.ToggleFlag,
 		actDelete: &k.Delete, actMove: &k.Move, actArchive: &k.Archive, actUndo: &k.Undo,
+		actCompose: &k.Compose, actReply: &k.Reply, actReplyAll: &k.ReplyAll,
+		actForward: &k.Forward, actForwardAtt: &k.ForwardAtt,
 	}
 }
 
 // ShortHelp implements help.KeyMap.
 func (k readerKeys) ShortHelp() []key.Binding {
-	return []key.Binding{k.NextMsg, k.PrevMsg, k.Delete, k.Save, k.Back}
+	return []key.Binding{k.NextMsg, k.PrevMsg, k.Reply, k.Forward, k.Delete, k.Save, k.Back}
 }
 
 // FullHelp implements help.KeyMap.
@@ -249,7 +283,45 @@ func (k readerKeys) FullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown, k.HalfUp, k.HalfDown},
 		{k.NextMsg, k.PrevMsg, k.Headers, k.Save, k.OpenAtt, k.Left, k.Back},
 		{k.ToggleUnread, k.ToggleFlag, k.Delete, k.Move, k.Archive, k.Undo},
+		{k.Compose, k.Reply, k.ReplyAll, k.Forward, k.ForwardAtt},
 	}
+}
+
+// reviewKeys is the key map of the review screen shown after the editor.
+type reviewKeys struct {
+	Send, Edit, Attach, Detach key.Binding
+	Postpone, Discard          key.Binding
+	Down, Up                   key.Binding
+}
+
+func defaultReviewKeys() reviewKeys {
+	return reviewKeys{
+		Send:     bind([]string{"y", "s"}, "y/s", "send"),
+		Edit:     bind([]string{"e"}, "e", "edit again"),
+		Attach:   bind([]string{"a"}, "a", "attach a file"),
+		Detach:   bind([]string{"D"}, "D", "remove an attachment"),
+		Postpone: bind([]string{"p"}, "p", "postpone to Drafts"),
+		Discard:  bind([]string{"x", "q"}, "x/q", "discard"),
+		Down:     bind([]string{"j", "down"}, "j/↓", "scroll down"),
+		Up:       bind([]string{"k", "up"}, "k/↑", "scroll up"),
+	}
+}
+
+func (k *reviewKeys) actions() map[string]*key.Binding {
+	return map[string]*key.Binding{
+		actSend: &k.Send, actEdit: &k.Edit, actAttach: &k.Attach, actDetach: &k.Detach,
+		actPostpone: &k.Postpone, actDiscard: &k.Discard, actDown: &k.Down, actUp: &k.Up,
+	}
+}
+
+// ShortHelp implements help.KeyMap.
+func (k reviewKeys) ShortHelp() []key.Binding {
+	return []key.Binding{k.Send, k.Edit, k.Attach, k.Detach, k.Postpone, k.Discard}
+}
+
+// FullHelp implements help.KeyMap.
+func (k reviewKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{k.Send, k.Edit, k.Attach, k.Detach, k.Postpone, k.Discard}, {k.Down, k.Up}}
 }
 
 // keyMaps holds every pane's key map.
@@ -258,6 +330,7 @@ type keyMaps struct {
 	Sidebar sidebarKeys
 	List    listKeys
 	Reader  readerKeys
+	Review  reviewKeys
 }
 
 func defaultKeyMaps() keyMaps {
@@ -266,6 +339,7 @@ func defaultKeyMaps() keyMaps {
 		Sidebar: defaultSidebarKeys(),
 		List:    defaultListKeys(),
 		Reader:  defaultReaderKeys(),
+		Review:  defaultReviewKeys(),
 	}
 }
 
@@ -292,7 +366,7 @@ func (e *KeyError) Error() string {
 // list disables the action.
 func (km *keyMaps) apply(binds []account.KeyBinding) error {
 	all := []map[string]*key.Binding{
-		km.Global.actions(), km.Sidebar.actions(), km.List.actions(), km.Reader.actions(),
+		km.Global.actions(), km.Sidebar.actions(), km.List.actions(), km.Reader.actions(), km.Review.actions(),
 	}
 	for _, b := range binds {
 		var targets []*key.Binding
@@ -330,7 +404,7 @@ func knownActions() []string {
 	km := defaultKeyMaps()
 	seen := map[string]bool{}
 	var out []string
-	for _, m := range []map[string]*key.Binding{km.Global.actions(), km.Sidebar.actions(), km.List.actions(), km.Reader.actions()} {
+	for _, m := range []map[string]*key.Binding{km.Global.actions(), km.Sidebar.actions(), km.List.actions(), km.Reader.actions(), km.Review.actions()} {
 		for a := range m {
 			if !seen[a] {
 				seen[a] = true

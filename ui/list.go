@@ -381,6 +381,13 @@ const (
 	listArchive
 	listUndo
 	listSync
+	listCompose
+	listReply
+	listReplyAll
+	listForward
+	listForwardAtt
+	listEdit
+	listSendNow
 )
 
 // Update handles a key press. Movement and view changes happen here;
@@ -441,6 +448,20 @@ func (l *listModel) Update(msg tea.KeyMsg) listAction {
 		return listUndo
 	case key.Matches(msg, k.Sync):
 		return listSync
+	case key.Matches(msg, k.Compose):
+		return listCompose
+	case key.Matches(msg, k.Reply):
+		return listReply
+	case key.Matches(msg, k.ReplyAll):
+		return listReplyAll
+	case key.Matches(msg, k.Forward):
+		return listForward
+	case key.Matches(msg, k.ForwardAtt):
+		return listForwardAtt
+	case key.Matches(msg, k.Edit):
+		return listEdit
+	case key.Matches(msg, k.SendNow):
+		return listSendNow
 	}
 	return listNone
 }

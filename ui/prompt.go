@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/textinput"
@@ -14,11 +15,15 @@ import (
 type promptKind int
 
 const (
-	promptNone      promptKind = iota
-	promptSaveDir              // directory to save an attachment into
-	promptOverwrite            // confirm overwriting an existing file
-	promptMove                 // pick a folder to move a message to
-	promptAttach               // pick an attachment to save or open
+	promptNone         promptKind = iota
+	promptSaveDir                 // directory to save an attachment into
+	promptOverwrite               // confirm overwriting an existing file
+	promptMove                    // pick a folder to move a message to
+	promptAttach                  // pick an attachment to save or open
+	promptDiscard                 // confirm discarding the message being composed
+	promptDeleteQueued            // confirm deleting a message from the Outbox
+	promptAttachPath              // the path of a file to attach (Tab completes)
+	promptDetach                  // pick an attachment to remove from the draft
 )
 
 // promptModel is the one prompt open at a time: a line of input on the
@@ -42,6 +47,11 @@ type promptModel struct {
 	att     message.Attachment
 	openAtt bool   // attachment picker: open rather than save
 	dir     string // overwrite: the directory
+
+	// attach path: the completion request awaited; choices then holds
+	// the candidates of the last completion
+	seq     uint64
+	noMatch bool
 }
 
 func (p *promptModel) active() bool { return p.kind != promptNone }
@@ -78,7 +88,14 @@ func (p *promptModel) pick(kind promptKind, title string, choices []string, valu
 	p.filter()
 }
 
-func (p *promptModel) isPicker() bool { return p.kind == promptMove || p.kind == promptAttach }
+func (p *promptModel) isPicker() bool {
+	return p.kind == promptMove || p.kind == promptAttach || p.kind == promptDetach
+}
+
+// isConfirm reports a yes/no question.
+func (p *promptModel) isConfirm() bool {
+	return p.kind == promptOverwrite || p.kind == promptDiscard || p.kind == promptDeleteQueued
+}
 
 func (p *promptModel) filter() {
 	q := strings.ToLower(p.input.Value())
@@ -110,7 +127,7 @@ const (
 
 // Update handles a key while the prompt is open.
 func (p *promptModel) Update(msg tea.KeyMsg) (promptResult, tea.Cmd) {
-	if p.kind == promptOverwrite {
+	if p.isConfirm() {
 		switch msg.String() {
 		case "y", "Y":
 			return promptAccept, nil
@@ -146,7 +163,7 @@ func (p *promptModel) Update(msg tea.KeyMsg) (promptResult, tea.Cmd) {
 // lineView renders a status-line prompt in w cells.
 func (p *promptModel) lineView(st *Styles, w int) string {
 	title := termsafe.Truncate(p.title, max(w-1, 0), "…")
-	if p.kind == promptOverwrite {
+	if p.isConfirm() {
 		return st.Prompt.Render(title) + strings.Repeat(" ", max(w-termsafe.Width(title), 0))
 	}
 	p.input.Width = max(w-termsafe.Width(title)-2, 1)
@@ -176,6 +193,25 @@ func (p *promptModel) pickerView(st *Styles, w, h int) string {
 			hint = "  enter creates the folder " + termsafe.Line(v)
 		}
 		lines = append(lines, st.Empty.Render(cell(hint, w)))
+	}
+	return strings.Join(lines[:min(len(lines), h)], "\n")
+}
+
+// completionView lists the candidates of the last Tab completion in w×h
+// cells.
+func (p *promptModel) completionView(st *Styles, w, h int) string {
+	lines := []string{st.Prompt.Render(cell("Completions (keep typing, tab again):", w))}
+	if p.noMatch {
+		lines = append(lines, st.Empty.Render(cell("  no file matches", w)))
+	}
+	for _, c := range p.choices {
+		if len(lines) >= h {
+			break
+		}
+		lines = append(lines, cell("  "+termsafe.Line(c), w))
+	}
+	if n := len(p.choices) - (h - 1); n > 0 && h > 1 {
+		lines[h-1] = st.Dim.Render(cell(fmt.Sprintf("  … and %d more", n+1), w))
 	}
 	return strings.Join(lines[:min(len(lines), h)], "\n")
 }

@@ -177,6 +177,11 @@ const (
 	readerMove
 	readerArchive
 	readerUndo
+	readerCompose
+	readerReply
+	readerReplyAll
+	readerForward
+	readerForwardAtt
 )
 
 // Update handles a key press.
@@ -224,6 +229,16 @@ func (r *readerModel) Update(msg tea.KeyMsg) readerAction {
 		return readerArchive
 	case key.Matches(msg, k.Undo):
 		return readerUndo
+	case key.Matches(msg, k.Compose):
+		return readerCompose
+	case key.Matches(msg, k.Reply):
+		return readerReply
+	case key.Matches(msg, k.ReplyAll):
+		return readerReplyAll
+	case key.Matches(msg, k.Forward):
+		return readerForward
+	case key.Matches(msg, k.ForwardAtt):
+		return readerForwardAtt
 	}
 	return readerNone
 }

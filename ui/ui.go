@@ -76,8 +76,18 @@ type Model struct {
 	sidebar sidebarModel
 	list    listModel
 	reader  readerModel
+	review  reviewModel
 	prompt  promptModel
 	status  statusModel
+
+	compose *composeState // the message being composed, or nil
+	queued  []int         // messages waiting in each account's Outbox
+	// quitArmed: ctrl+c was pressed once on the review screen
+	quitArmed bool
+	// writes counts flag changes and moves still running; quitting waits
+	// for them so that no change the user made is lost on exit.
+	writes   int
+	quitting bool
 
 	searching bool
 	search    textinput.Model
@@ -121,6 +131,8 @@ func New(accts []account.Account, opts Options) (tea.Model, error) {
 		sidebar:     newSidebar(km.Sidebar, &st, names),
 		list:        newList(km.List, &st),
 		reader:      newReader(km.Reader, &st),
+		review:      newReview(km.Review, &st),
+		queued:      make([]int, len(accts)),
 		helpVP:      viewport.New(0, 0),
 		help:        help.New(),
 		openCmd:     openCmd,
@@ -168,7 +180,13 @@ func (m *Model) Init() tea.Cmd {
 	}
 	cmds := []tea.Cmd{m.openFolder(0, "INBOX")}
 	for i, a := range m.accts {
-		cmds = append(cmds, m.reloadFolders(i), waitEvent(a, i))
+		folders := m.reloadFolders(i)
+		if s, ok := a.(account.Sender); ok {
+			// Counting the Outbox may create the Drafts, Outbox and
+			// Sent folders: list the folders after it.
+			folders = tea.Sequence(countQueued(s, i), folders)
+		}
+		cmds = append(cmds, folders, waitEvent(a, i))
 	}
 	return tea.Batch(cmds...)
 }
@@ -204,6 +222,36 @@ func (m *Model) reloadList() tea.Cmd {
 
 // Update is the root of the Elm loop: it routes messages to panes.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg.(type) {
+	case flagsMsg, moveMsg:
+		m.writes--
+		model, cmd := m.update(msg)
+		if m.quitting && m.writes == 0 {
+			cmd = tea.Batch(cmd, tea.Quit)
+		}
+		return model, cmd
+	}
+	return m.update(msg)
+}
+
+// track counts a command that changes mail, so quitting can wait for it.
+func (m *Model) track(cmd tea.Cmd) tea.Cmd {
+	m.writes++
+	return cmd
+}
+
+// quit ends the program once every change the user made is stored; a
+// second quit while waiting ends it at once.
+func (m *Model) quit() tea.Cmd {
+	if m.writes == 0 || m.quitting {
+		return tea.Quit
+	}
+	m.quitting = true
+	m.status.info(fmt.Sprintf("saving %d change(s) before quitting…", m.writes))
+	return nil
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -279,11 +327,33 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.status.info(m.accts[msg.acct].Name() + ": synced")
 		}
-		cmds := []tea.Cmd{m.reloadFolders(msg.acct)}
+		cmds := []tea.Cmd{m.reloadFolders(msg.acct), m.recount(msg.acct)}
 		if msg.acct == m.list.acct {
 			cmds = append(cmds, m.reloadList())
 		}
 		return m, tea.Batch(cmds...)
+	case composeReadyMsg:
+		return m, m.composeReady(msg)
+	case editorDoneMsg:
+		return m, m.editorDone(msg)
+	case editedMsg:
+		return m, m.edited(msg)
+	case templateWrittenMsg:
+		return m, m.templateWritten(msg)
+	case sendDoneMsg:
+		return m, m.sent(msg)
+	case postponedMsg:
+		return m, m.postponed(msg)
+	case attachStatMsg:
+		return m, m.attachStat(msg)
+	case completeMsg:
+		m.completed(msg)
+		return m, nil
+	case queuedMsg:
+		if msg.err == nil && msg.acct < len(m.queued) {
+			m.queued[msg.acct] = msg.n
+		}
+		return m, nil
 	}
 	// cursor blinks and other internal messages of the text inputs
 	var cmd tea.Cmd
@@ -305,7 +375,7 @@ func (m *Model) event(msg eventMsg) tea.Cmd {
 	cmds := []tea.Cmd{waitEvent(a, msg.acct)}
 	switch msg.ev.Kind {
 	case account.EventFolderChanged:
-		cmds = append(cmds, m.reloadFolders(msg.acct))
+		cmds = append(cmds, m.reloadFolders(msg.acct), m.recount(msg.acct))
 		if msg.acct == m.list.acct && (msg.ev.Folder == "" || msg.ev.Folder == m.list.folder) {
 			cmds = append(cmds, m.reloadList())
 		}

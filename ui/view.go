@@ -35,6 +35,7 @@ func (m *Model) layout() {
 	}
 	m.list.SetSize(mainW, mainH)
 	m.reader.SetSize(mainW, mainH)
+	m.review.SetSize(mainW, mainH)
 	m.helpVP.Width, m.helpVP.Height = mainW, mainH
 	m.helpVP.SetContent(m.helpContent(mainW))
 	m.help.Width = m.width
@@ -57,6 +58,9 @@ func (m *Model) mainHeight() int {
 
 // focusedKeys is the key map of the pane with the focus.
 func (m *Model) focusedKeys() (string, help.KeyMap) {
+	if m.reviewing() {
+		return "Compose", m.keys.Review
+	}
 	switch m.focus {
 	case focusSidebar:
 		return "Folders", m.keys.Sidebar
@@ -73,16 +77,33 @@ func (m *Model) helpContent(w int) string {
 	var lines []string
 	section := func(name string, groups [][]key.Binding) {
 		lines = append(lines, m.styles.HelpTitle.Render(cell(name, w)))
+		var entries []string
+		// Two columns when there is room: a pane's keys fit one screen.
+		cols := 1
+		if w >= 72 {
+			cols = 2
+		}
+		colW := w / cols
 		for _, g := range groups {
 			for _, b := range g {
 				if !b.Enabled() {
 					continue
 				}
-				kw := min(14, w/3)
+				kw := min(14, colW/3)
 				k := cell(b.Help().Key, kw)
-				d := cell(b.Help().Desc, max(w-kw-2, 0))
-				lines = append(lines, "  "+m.styles.HelpKey.Render(k)+m.styles.HelpDesc.Render(d))
+				d := cell(b.Help().Desc, max(colW-kw-2, 0))
+				entries = append(entries, "  "+m.styles.HelpKey.Render(k)+m.styles.HelpDesc.Render(d))
 			}
+		}
+		rows := (len(entries) + cols - 1) / cols
+		for r := range rows {
+			line := ""
+			for c := range cols {
+				if i := c*rows + r; i < len(entries) {
+					line += entries[i]
+				}
+			}
+			lines = append(lines, line)
 		}
 		lines = append(lines, "")
 	}
@@ -109,6 +130,10 @@ func (m *Model) View() string {
 		main = m.helpVP.View()
 	case m.prompt.isPicker():
 		main = m.prompt.pickerView(m.styles, mainW, mainH)
+	case m.prompt.kind == promptAttachPath && (len(m.prompt.choices) > 0 || m.prompt.noMatch):
+		main = m.prompt.completionView(m.styles, mainW, mainH)
+	case m.reviewing():
+		main = m.review.View()
 	case m.focus == focusReader:
 		main = m.reader.View()
 	case m.focus == focusSidebar && m.sideW == 0:
@@ -174,6 +199,7 @@ func (m *Model) statusLine() string {
 	if m.list.filter != "" {
 		info += " filter:" + termsafe.Line(m.search.Value())
 	}
+
 	left := " " + place
 	right := ""
 	rs := st.StatusBar
@@ -184,6 +210,16 @@ func (m *Model) statusLine() string {
 		right, rs = m.status.text, st.StatusError
 	case statusBusy:
 		right, rs = m.status.text, st.StatusBusy
+	}
+	// The outbox count stays in sight: it goes before the message.
+	if n := m.queuedTotal(); n > 0 {
+		q := fmt.Sprintf("outbox: %d waiting", n)
+		if right != "" {
+			q += " · "
+		} else {
+			rs = st.StatusBusy
+		}
+		right = q + right
 	}
 	// The message gets the room it needs, the place what is left.
 	if right != "" {
