@@ -1,0 +1,162 @@
+package account
+
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	goimap "github.com/emersion/go-imap/v2"
+
+	"github.com/mailbag/mailbag/store/maildir"
+	imapt "github.com/mailbag/mailbag/transport/imap"
+	"github.com/mailbag/mailbag/transport/mailtest/real"
+)
+
+// TestIMAPRealDovecot runs the account against the real dovecot: with
+// CONDSTORE/QRESYNC (STARTTLS and implicit TLS) and without them, with the
+// private CA as ca_file.
+func TestIMAPRealDovecot(t *testing.T) {
+	s := real.Need(t)
+	for _, tc := range []struct {
+		name      string
+		port      int
+		tls       string
+		condstore bool
+	}{
+		{"starttls-condstore", s.IMAP, TLSStartTLS, true},
+		{"tls-condstore", s.IMAPS, TLSImplicit, true},
+		{"starttls-plain", s.IMAPNoQresync, TLSStartTLS, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			user, pass := s.TempUser(t)
+			ctx := testCtx(t)
+			msgs := make([][]byte, 30)
+			for i := range msgs {
+				msgs[i] = testMsg(i)
+			}
+			if err := s.DeliverMany(ctx, user, msgs); err != nil {
+				t.Fatal(err)
+			}
+			cfg := AccountConfig{Name: "real", Maildir: t.TempDir(), IMAP: &ServerConfig{Kind: "imap",
+				Host: s.Host, Port: tc.port, TLS: tc.tls, Username: user, Password: pass, CAFile: s.CAFile}}
+			a, err := NewIMAP(cfg, &IMAPOptions{Screen: 10, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			caps, err := a.Check(ctx)
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			has := false
+			for _, c := range caps {
+				has = has || c == "CONDSTORE"
+			}
+			if has != tc.condstore {
+				t.Fatalf("CONDSTORE offered = %v, want %v (%v)", has, tc.condstore, caps)
+			}
+			if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+				t.Fatalf("SyncFolder: %v", err)
+			}
+			if err := a.Sync(ctx, nil); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			other := dialReal(t, s, user, pass)
+			compare := func(when string) {
+				t.Helper()
+				if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+					t.Fatalf("%s: SyncFolder: %v", when, err)
+				}
+				sv := realView(t, other)
+				if d := sameView(cacheView(t, a, "INBOX"), sv); d != "" {
+					t.Fatalf("%s: cache and dovecot differ: %s", when, d)
+				}
+			}
+			compare("first sync")
+			// Changes by another client: new mail, flags, expunge.
+			if err := s.DeliverMany(ctx, user, [][]byte{testMsg(100), testMsg(101)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Do(ctx, "store", func() error {
+				var set goimap.UIDSet
+				set.AddNum(3, 4)
+				return other.Store(set, &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Silent: true, Flags: []goimap.Flag{goimap.FlagFlagged}}, nil).Close()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Do(ctx, "expunge", func() error {
+				var set goimap.UIDSet
+				set.AddNum(5)
+				if err := other.Store(set, &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Silent: true, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close(); err != nil {
+					return err
+				}
+				return other.UIDExpunge(set).Close()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			compare("after another client's changes")
+			// Our own actions, then a body.
+			id := idOf(t, a, "INBOX", "message 7")
+			if err := a.SetFlags(ctx, "INBOX", []MsgID{id}, "S", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Delete(ctx, "INBOX", []MsgID{idOf(t, a, "INBOX", "message 8")}); err != nil {
+				t.Fatal(err) // no Trash on a fresh dovecot user: \Deleted + EXPUNGE
+			}
+			compare("after our actions")
+			if f := realView(t, other)[mustUID(t, id)]; !f.Has(maildir.FlagSeen) {
+				t.Fatalf("\\Seen not on the server: %q", f)
+			}
+			r, err := a.Open(ctx, "INBOX", idOf(t, a, "INBOX", "message 9"))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			body, _ := io.ReadAll(r)
+			r.Close()
+			if len(body) < len(testMsg(9))-10 {
+				t.Fatalf("Open = %d bytes", len(body))
+			}
+			if err := a.AppendSent(ctx, testMsg(200)); err != nil {
+				t.Fatalf("AppendSent: %v", err)
+			}
+		})
+	}
+}
+
+func dialReal(t *testing.T, s *real.Servers, user, pass string) *imapt.Client {
+	t.Helper()
+	c, err := imapt.Dial(testCtx(t), s.Addr(s.IMAPS), &imapt.Options{TLS: imapt.TLSImplicit, TLSConfig: s.ClientTLS(), Username: user, Password: pass})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := selectMailbox(testCtx(t), c, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func realView(t *testing.T, c *imapt.Client) map[uint32]maildir.Flags {
+	t.Helper()
+	out := map[uint32]maildir.Flags{}
+	err := c.Do(testCtx(t), "fetch", func() error {
+		if err := c.Noop().Wait(); err != nil {
+			return err
+		}
+		if mb := c.Mailbox(); mb == nil || mb.NumMessages == 0 {
+			return nil
+		}
+		var all goimap.SeqSet
+		all.AddRange(1, 0)
+		msgs, err := c.Fetch(all, &goimap.FetchOptions{UID: true, Flags: true}).Collect()
+		for _, m := range msgs {
+			out[uint32(m.UID)] = imapFlagsToMaildir(m.Flags)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(fmt.Errorf("server view: %w", err))
+	}
+	return out
+}

@@ -1,0 +1,989 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailbag/mailbag/store/maildir"
+	imapt "github.com/mailbag/mailbag/transport/imap"
+)
+
+const (
+	// firstChunk and maxChunk size the background envelope fetches: small
+	// first so the list fills quickly, then larger to save round trips.
+	firstChunk = 500
+	maxChunk   = 2000
+	// saveEvery is how many fetched envelopes may be unsaved during a fill.
+	saveEvery = 10000
+	// bigGap: more new UIDs than this are fetched like a first sync
+	// (newest screenful, then the rest in the background).
+	bigGap = 2000
+	// bodyChunk is how many bodies one background step downloads.
+	bodyChunk = 50
+	// maxRefs bounds the References kept per message.
+	maxRefs = 64
+)
+
+// envelopeItems are what the list needs of a message (RFC 3501 §6.4.5):
+// ENVELOPE lacks References, fetched as a header field for threading.
+var envelopeItems = &goimap.FetchOptions{
+	UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
+	BodySection: []*goimap.FetchItemBodySection{{
+		Specifier: goimap.PartSpecifierHeader, HeaderFields: []string{"References"}, Peek: true,
+	}},
+}
+
+// SyncFolder brings the cache of folder up to date with the server and
+// makes it the folder IDLE watches. On an empty cache it returns once the
+// newest screenful of envelopes is listable; the rest is fetched in the
+// background, with EventFolderChanged as it arrives.
+func (a *IMAP) SyncFolder(ctx context.Context, folder string) error {
+	if err := a.checkOpen(ctx); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	_, known := a.mailboxLocked(folder)
+	listed := len(a.folders) > 0
+	if known {
+		a.open = folder
+	}
+	a.mu.Unlock()
+	return a.do(ctx, "sync "+folder, func(ctx context.Context, c *imapt.Client) error {
+		if !known || !listed {
+			if err := a.syncFolders(ctx, c); err != nil {
+				return err
+			}
+			a.mu.Lock()
+			_, known = a.mailboxLocked(folder)
+			if known {
+				a.open = folder
+			}
+			a.mu.Unlock()
+			if !known {
+				return fmt.Errorf("%s: no folder %q on the server", a.cfg.Name, folder)
+			}
+		}
+		return a.syncFolder(ctx, c, folder, false)
+	})
+}
+
+// Sync refreshes the folder list and fully resyncs every folder (bodies
+// too with FullOffline), replaying queued actions first. For `mailbag sync`.
+func (a *IMAP) Sync(ctx context.Context, progress func(Progress)) error {
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	progress(Progress{Account: a.cfg.Name, Stage: "connecting"})
+	err := a.do(ctx, "sync", func(ctx context.Context, c *imapt.Client) error {
+		progress(Progress{Account: a.cfg.Name, Stage: "listing"})
+		if err := a.syncFolders(ctx, c); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		names := make([]string, len(a.folders))
+		for i, f := range a.folders {
+			names[i] = f.Name
+		}
+		a.mu.Unlock()
+		for i, name := range names {
+			progress(Progress{Account: a.cfg.Name, Stage: "downloading", Done: i, Total: len(names)})
+			if err := a.syncFolder(ctx, c, name, true); err != nil {
+				return err
+			}
+			if a.opt.FullOffline {
+				for {
+					more, err := a.fetchSomeBodies(ctx, c, name)
+					if err != nil {
+						return err
+					}
+					if !more {
+						break
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	progress(Progress{Account: a.cfg.Name, Stage: "done"})
+	return nil
+}
+
+// selectMailbox SELECTs (RFC 3501 §6.3.1), with CONDSTORE (RFC 7162 §3.1.8)
+// when the server has it.
+func selectMailbox(ctx context.Context, c *imapt.Client, mbox string) (*goimap.SelectData, error) {
+	var sel *goimap.SelectData
+	opt := &goimap.SelectOptions{CondStore: c.Caps().Has(goimap.CapCondStore)}
+	err := c.Do(ctx, "select "+mbox, func() error {
+		var err error
+		sel, err = c.Select(mbox, opt).Wait()
+		return err
+	})
+	return sel, err
+}
+
+// selectWatch SELECTs the folder of fc for work other than a resync.
+// The SELECT answer absorbs what the server would have announced to IDLE,
+// so when it shows news for the open folder a resync is requested.
+func (a *IMAP) selectWatch(ctx context.Context, c *imapt.Client, folder, mbox string) (*goimap.SelectData, error) {
+	sel, err := selectMailbox(ctx, c, mbox)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if fc, ok := a.caches[folder]; ok && folder == a.open && fc.st.Complete &&
+		(uint32(sel.UIDNext) > fc.st.UIDNext || sel.HighestModSeq > fc.st.HighestModSeq) {
+		a.poke()
+	}
+	a.mu.Unlock()
+	return sel, nil
+}
+
+// syncFolder resyncs one folder (RFC 4549 §4.3): UIDVALIDITY checked (the
+// cache is dropped when it changed), new messages fetched, flag changes
+// and expunged messages applied. With CONDSTORE an unchanged folder costs
+// the SELECT alone, and changes cost FETCH … (CHANGEDSINCE) (RFC 7162
+// §3.1.4); without it, all flags are fetched by UID range. A cache that
+// is not complete is filled: the newest screenful first, then the rest in
+// chunks, in the background unless wait is set.
+func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wait bool) error {
+	a.mu.Lock()
+	fc, err := a.cacheLocked(name)
+	if err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	mbox := fc.mailbox
+	a.mu.Unlock()
+	select {
+	case <-a.notify: // what it announced is what this sync fetches
+	default:
+	}
+	sel, err := selectMailbox(ctx, c, mbox)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.cfg.Name, err)
+	}
+	condstore := c.Caps().Has(goimap.CapCondStore) && sel.HighestModSeq != 0
+	a.mu.Lock()
+	if err := a.checkValidityLocked(fc, sel.UIDValidity); err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	st := fc.st
+	complete, oldNext, oldHMS, count := st.Complete, st.UIDNext, st.HighestModSeq, len(st.Msgs)
+	a.mu.Unlock()
+	if !complete {
+		return a.fullSync(ctx, c, fc, sel, wait)
+	}
+	if condstore && uint32(sel.UIDNext) == oldNext && sel.HighestModSeq == oldHMS && int(sel.NumMessages) == count {
+		return nil // unchanged: one round trip
+	}
+	if uint32(sel.UIDNext) > oldNext+bigGap {
+		a.mu.Lock()
+		fc.st.Complete = false
+		a.mu.Unlock()
+		return a.fullSync(ctx, c, fc, sel, wait)
+	}
+	changed := false
+	if uint32(sel.UIDNext) > oldNext {
+		var set goimap.UIDSet
+		set.AddRange(goimap.UID(oldNext), 0) // oldNext:*
+		got, err := fetchEnvelopes(ctx, c, set, st.UIDValidity)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.cfg.Name, err)
+		}
+		got = slices.DeleteFunc(got, func(m *imapMsg) bool { return m.UID < oldNext })
+		a.mu.Lock()
+		a.addMsgsLocked(fc, got)
+		a.mu.Unlock()
+		changed = changed || len(got) > 0
+	}
+	var seen map[uint32]bool
+	if oldNext > 1 && (!condstore || sel.HighestModSeq != oldHMS) {
+		var set goimap.UIDSet
+		set.AddRange(1, goimap.UID(oldNext-1))
+		opt := &goimap.FetchOptions{UID: true, Flags: true}
+		if condstore {
+			opt.ChangedSince = oldHMS
+		} else {
+			seen = make(map[uint32]bool, count)
+		}
+		err := c.Do(ctx, "fetch flags", func() error {
+			cmd := c.Fetch(set, opt)
+			for {
+				msg := cmd.Next()
+				if msg == nil {
+					break
+				}
+				b, err := msg.Collect()
+				if err != nil || b.UID == 0 {
+					continue
+				}
+				uid := uint32(b.UID)
+				if seen != nil {
+					seen[uid] = true
+				}
+				flags := imapFlagsToMaildir(b.Flags)
+				a.mu.Lock()
+				if m, ok := fc.st.Msgs[uid]; ok && m.Env.Flags != flags {
+					m.Env.Flags = flags
+					changed = true
+				}
+				a.mu.Unlock()
+			}
+			return cmd.Close()
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.cfg.Name, err)
+		}
+	}
+	if seen != nil {
+		// Without CONDSTORE the flag listing is also the list of UIDs.
+		var missing []uint32
+		a.mu.Lock()
+		for uid := range fc.st.Msgs {
+			if uid < oldNext && !seen[uid] {
+				a.removeMsgLocked(fc, uid)
+				changed = true
+			}
+		}
+		for uid := range seen {
+			if _, ok := fc.st.Msgs[uid]; !ok {
+				missing = append(missing, uid)
+			}
+		}
+		a.mu.Unlock()
+		if err := a.fetchMissing(ctx, c, fc, missing); err != nil {
+			return err
+		}
+		changed = changed || len(missing) > 0
+	} else if mb := c.Mailbox(); mb != nil {
+		a.mu.Lock()
+		n := len(fc.st.Msgs)
+		a.mu.Unlock()
+		if int(mb.NumMessages) != n {
+			ch, err := a.reconcileUIDs(ctx, c, fc)
+			if err != nil {
+				return err
+			}
+			changed = changed || ch
+		}
+	}
+	a.mu.Lock()
+	fc.st.UIDNext = max(fc.st.UIDNext, uint32(sel.UIDNext))
+	for uid := range fc.st.Msgs {
+		fc.st.UIDNext = max(fc.st.UIDNext, uid+1)
+	}
+	if condstore {
+		fc.st.HighestModSeq = sel.HighestModSeq
+	}
+	a.queue.overlayLocked(fc)
+	err = saveState(fc.f.Path(), fc.st)
+	a.updateCountsLocked(fc)
+	a.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", a.cfg.Name, name, err)
+	}
+	if changed {
+		a.emit(EventFolderChanged, name, nil)
+	}
+	if a.opt.FullOffline && !wait {
+		a.scheduleBodies(name)
+	}
+	return nil
+}
+
+// reconcileUIDs compares the cached UIDs with UID SEARCH ALL (ESEARCH,
+// RFC 4731, when offered, so the answer is a compact range list) and
+// removes what vanished and fetches what is missing.
+func (a *IMAP) reconcileUIDs(ctx context.Context, c *imapt.Client, fc *folderCache) (bool, error) {
+	var data *goimap.SearchData
+	var sopt *goimap.SearchOptions
+	if c.Caps().Has(goimap.CapESearch) {
+		sopt = &goimap.SearchOptions{ReturnAll: true}
+	}
+	err := c.Do(ctx, "uid search all", func() error {
+		var err error
+		data, err = c.UIDSearch(&goimap.SearchCriteria{}, sopt).Wait()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", a.cfg.Name, err)
+	}
+	on := map[uint32]bool{}
+	for _, u := range data.AllUIDs() {
+		on[uint32(u)] = true
+	}
+	changed := false
+	var missing []uint32
+	a.mu.Lock()
+	for uid := range fc.st.Msgs {
+		if !on[uid] {
+			a.removeMsgLocked(fc, uid)
+			changed = true
+		}
+	}
+	for uid := range on {
+		if _, ok := fc.st.Msgs[uid]; !ok {
+			missing = append(missing, uid)
+		}
+	}
+	a.mu.Unlock()
+	if err := a.fetchMissing(ctx, c, fc, missing); err != nil {
+		return false, err
+	}
+	return changed || len(missing) > 0, nil
+}
+
+// fetchMissing fetches envelopes of the given UIDs, newest first.
+func (a *IMAP) fetchMissing(ctx context.Context, c *imapt.Client, fc *folderCache, uids []uint32) error {
+	slices.Sort(uids)
+	slices.Reverse(uids)
+	for len(uids) > 0 {
+		n := min(len(uids), maxChunk)
+		var set goimap.UIDSet
+		for _, u := range uids[:n] {
+			set.AddNum(goimap.UID(u))
+		}
+		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.cfg.Name, err)
+		}
+		a.mu.Lock()
+		a.addMsgsLocked(fc, got)
+		a.mu.Unlock()
+		uids = uids[n:]
+	}
+	return nil
+}
+
+// checkValidityLocked drops the cache when UIDVALIDITY changed (RFC 3501
+// §2.3.1.1: every UID known is meaningless then).
+func (a *IMAP) checkValidityLocked(fc *folderCache, v uint32) error {
+	if fc.st.UIDValidity == v {
+		return nil
+	}
+	had := fc.st.UIDValidity != 0 || len(fc.st.Msgs) > 0
+	for uid := range fc.st.Msgs {
+		a.removeMsgLocked(fc, uid)
+	}
+	fc.st = newFolderState()
+	fc.st.UIDValidity = v
+	fc.fill = nil
+	if err := saveState(fc.f.Path(), fc.st); err != nil {
+		return fmt.Errorf("%s: %s: %w", a.cfg.Name, fc.name, err)
+	}
+	if had {
+		a.emitLocked(EventFolderChanged, fc.name, nil)
+	}
+	return nil
+}
+
+// emitLocked is emit for callers holding a.mu.
+func (a *IMAP) emitLocked(kind EventKind, folder string, err error) {
+	if a.closed {
+		return
+	}
+	select {
+	case a.events <- Event{Account: a.cfg.Name, Folder: folder, Kind: kind, Err: err, Time: time.Now()}:
+	default:
+	}
+}
+
+// fullSync fills a cache that is not complete: the newest screenful by
+// sequence number, then the UID list with flags (FETCH 1:* (UID FLAGS)),
+// then the missing envelopes newest first.
+func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, sel *goimap.SelectData, wait bool) error {
+	name := fc.name
+	n := sel.NumMessages
+	if n == 0 {
+		a.mu.Lock()
+		changed := len(fc.st.Msgs) > 0
+		for uid := range fc.st.Msgs {
+			a.removeMsgLocked(fc, uid)
+		}
+		fc.fill = nil
+		fc.st.Complete = true
+		fc.st.UIDNext = uint32(sel.UIDNext)
+		fc.st.HighestModSeq = sel.HighestModSeq
+		err := saveState(fc.f.Path(), fc.st)
+		a.updateCountsLocked(fc)
+		a.mu.Unlock()
+		if changed {
+			a.emit(EventFolderChanged, name, nil)
+		}
+		return err
+	}
+	a.mu.Lock()
+	have := len(fc.st.Msgs)
+	a.mu.Unlock()
+	if have < a.opt.Screen {
+		var set goimap.SeqSet
+		set.AddRange(uint32(max(1, int(n)-a.opt.Screen+1)), n)
+		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.cfg.Name, err)
+		}
+		a.mu.Lock()
+		a.addMsgsLocked(fc, got)
+		err = saveState(fc.f.Path(), fc.st)
+		a.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", a.cfg.Name, name, err)
+		}
+		a.emit(EventFolderChanged, name, nil)
+		if !wait {
+			// The first screen is listable: list the rest in the background.
+			a.addBG(bgTask{key: "list:" + name, fn: func(ctx context.Context, c *imapt.Client) error {
+				a.mu.Lock()
+				mbox := fc.mailbox
+				a.mu.Unlock()
+				sel, err := selectMailbox(ctx, c, mbox)
+				if err != nil {
+					return fmt.Errorf("%s: %w", a.cfg.Name, err)
+				}
+				a.mu.Lock()
+				err = a.checkValidityLocked(fc, sel.UIDValidity)
+				a.mu.Unlock()
+				if err != nil {
+					return err
+				}
+				return a.listAndFill(ctx, c, fc, sel, false)
+			}})
+			return nil
+		}
+	}
+	return a.listAndFill(ctx, c, fc, sel, wait)
+}
+
+// listAndFill fetches the UID list with flags, drops what vanished and
+// fetches the missing envelopes newest first, in the background unless
+// wait is set.
+func (a *IMAP) listAndFill(ctx context.Context, c *imapt.Client, fc *folderCache, sel *goimap.SelectData, wait bool) error {
+	name := fc.name
+	n := sel.NumMessages
+	// The UID list with flags, streamed.
+	flags := make(map[uint32]maildir.Flags, n)
+	err := c.Do(ctx, "fetch uids", func() error {
+		var all goimap.SeqSet
+		all.AddRange(1, 0)
+		cmd := c.Fetch(all, &goimap.FetchOptions{UID: true, Flags: true})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			b, err := msg.Collect()
+			if err == nil && b.UID != 0 {
+				flags[uint32(b.UID)] = imapFlagsToMaildir(b.Flags)
+			}
+		}
+		return cmd.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.cfg.Name, err)
+	}
+	var missing []uint32
+	a.mu.Lock()
+	for uid, m := range fc.st.Msgs {
+		f, ok := flags[uid]
+		if !ok {
+			a.removeMsgLocked(fc, uid)
+			continue
+		}
+		m.Env.Flags = f
+	}
+	for uid := range flags {
+		if _, ok := fc.st.Msgs[uid]; !ok {
+			missing = append(missing, uid)
+		}
+	}
+	slices.Sort(missing)
+	slices.Reverse(missing)
+	fc.fill = missing
+	fc.fillUIDNext = uint32(sel.UIDNext)
+	fc.fillModSeq = sel.HighestModSeq
+	a.queue.overlayLocked(fc)
+	err = saveState(fc.f.Path(), fc.st)
+	a.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", a.cfg.Name, name, err)
+	}
+	if !wait {
+		a.scheduleFill(name)
+		return nil
+	}
+	for {
+		more, err := a.fillStep(ctx, c, name)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+func (a *IMAP) scheduleFill(name string) {
+	a.addBG(bgTask{key: "fill:" + name, fn: func(ctx context.Context, c *imapt.Client) error {
+		more, err := a.fillStep(ctx, c, name)
+		if err == nil && more {
+			a.scheduleFill(name)
+		}
+		return err
+	}})
+}
+
+func (a *IMAP) scheduleBodies(name string) {
+	a.addBG(bgTask{key: "bodies:" + name, fn: func(ctx context.Context, c *imapt.Client) error {
+		more, err := a.fetchSomeBodies(ctx, c, name)
+		if err == nil && more {
+			a.scheduleBodies(name)
+		}
+		return err
+	}})
+}
+
+// fillStep fetches envelopes for the next chunk of fc.fill; when none are
+// left the cache becomes complete. more says whether work remains.
+func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more bool, err error) {
+	a.mu.Lock()
+	fc, err := a.cacheLocked(name)
+	if err != nil {
+		a.mu.Unlock()
+		return false, err
+	}
+	mbox := fc.mailbox
+	a.mu.Unlock()
+	sel, err := a.selectWatch(ctx, c, name, mbox)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", a.cfg.Name, err)
+	}
+	a.mu.Lock()
+	if fc.st.UIDValidity != sel.UIDValidity {
+		a.mu.Unlock()
+		return false, a.syncFolder(ctx, c, name, false) // starts over
+	}
+	if fc.st.Complete && len(fc.fill) == 0 {
+		a.mu.Unlock()
+		return false, nil
+	}
+	total := len(fc.st.Msgs)
+	a.mu.Unlock()
+	unsaved := 0
+	for {
+		a.mu.Lock()
+		size := min(len(fc.fill), max(firstChunk, min(maxChunk, total/4)))
+		chunk := slices.Clone(fc.fill[:size])
+		a.mu.Unlock()
+		if len(chunk) > 0 {
+			var set goimap.UIDSet
+			for _, u := range chunk {
+				set.AddNum(goimap.UID(u))
+			}
+			got, err := fetchEnvelopes(ctx, c, set, sel.UIDValidity)
+			if err != nil {
+				return true, fmt.Errorf("%s: %w", a.cfg.Name, err)
+			}
+			a.mu.Lock()
+			a.addMsgsLocked(fc, got)
+			a.queue.overlayLocked(fc)
+			fc.fill = fc.fill[min(len(fc.fill), size):]
+			total = len(fc.st.Msgs)
+			a.mu.Unlock()
+			unsaved += len(got)
+			a.emit(EventFolderChanged, name, nil)
+		}
+		a.mu.Lock()
+		done := len(fc.fill) == 0
+		if done {
+			fc.st.Complete = true
+			fc.st.UIDNext = max(fc.st.UIDNext, fc.fillUIDNext)
+			fc.st.HighestModSeq = fc.fillModSeq
+		}
+		var err error
+		if done || unsaved >= saveEvery {
+			err = saveState(fc.f.Path(), fc.st)
+			unsaved = 0
+		}
+		a.updateCountsLocked(fc)
+		a.mu.Unlock()
+		if err != nil {
+			return false, fmt.Errorf("%s: %s: %w", a.cfg.Name, name, err)
+		}
+		if done {
+			if a.opt.FullOffline {
+				a.scheduleBodies(name)
+			}
+			// What arrived during the fill was absorbed by its SELECTs.
+			return false, a.syncFolder(ctx, c, name, false)
+		}
+		// Yield to requests and queued actions between chunks.
+		if len(a.reqs) > 0 || a.queue.len() > 0 || ctx.Err() != nil {
+			if unsaved > 0 {
+				a.mu.Lock()
+				err = saveState(fc.f.Path(), fc.st)
+				a.mu.Unlock()
+			}
+			return true, err
+		}
+		select {
+		case <-a.quit:
+			a.mu.Lock()
+			err = saveState(fc.f.Path(), fc.st)
+			a.mu.Unlock()
+			return true, err
+		default:
+		}
+	}
+}
+
+// addMsgsLocked stores fetched messages, keeping the cached body of a
+// message already known.
+func (a *IMAP) addMsgsLocked(fc *folderCache, msgs []*imapMsg) {
+	for _, m := range msgs {
+		if old, ok := fc.st.Msgs[m.UID]; ok && old.BodyKey != "" {
+			m.BodyKey = old.BodyKey
+		}
+		fc.st.Msgs[m.UID] = m
+	}
+}
+
+// removeMsgLocked forgets a message and removes its cached body.
+func (a *IMAP) removeMsgLocked(fc *folderCache, uid uint32) {
+	m, ok := fc.st.Msgs[uid]
+	if !ok {
+		return
+	}
+	delete(fc.st.Msgs, uid)
+	if m.BodyKey != "" {
+		if e, err := fc.f.Find(m.BodyKey); err == nil {
+			fc.f.Remove(e)
+		}
+	}
+}
+
+func (a *IMAP) updateCountsLocked(fc *folderCache) {
+	if !fc.st.Complete {
+		return
+	}
+	t, u := fc.counts()
+	for i := range a.folders {
+		if a.folders[i].Name == fc.name {
+			a.folders[i].Total, a.folders[i].Unread = t, u
+		}
+	}
+}
+
+// fetchEnvelopes runs FETCH (or UID FETCH for a UIDSet) for the list items
+// and converts the answers.
+func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uidValidity uint32) ([]*imapMsg, error) {
+	var out []*imapMsg
+	err := c.DoTimeout(ctx, 4*c.Timeout(), "fetch envelopes", func() error {
+		cmd := c.Fetch(set, envelopeItems)
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			b, err := msg.Collect()
+			if err != nil {
+				// go-imap beta.8 reads the connection again when a
+				// failed literal is discarded (by Next or Close), racing
+				// its reader: the connection is dead, so drop it as is.
+				c.Close()
+				return err
+			}
+			if b.UID != 0 {
+				out = append(out, toMsg(uidValidity, b))
+			}
+		}
+		return cmd.Close()
+	})
+	return out, err
+}
+
+// toMsg converts a FETCH answer into a cached message.
+func toMsg(uidValidity uint32, b *imapclient.FetchMessageBuffer) *imapMsg {
+	m := &imapMsg{UID: uint32(b.UID)}
+	e := &m.Env
+	e.Key = string(msgID(uidValidity, m.UID))
+	e.Size = b.RFC822Size
+	e.Flags = imapFlagsToMaildir(b.Flags)
+	e.Date = b.InternalDate
+	if env := b.Envelope; env != nil {
+		if !env.Date.IsZero() {
+			e.Date = env.Date
+		}
+		e.Subject = env.Subject
+		e.From = formatAddrs(env.From)
+		e.To = formatAddrs(env.To)
+		e.Cc = formatAddrs(env.Cc)
+		e.MessageID = env.MessageID
+		if len(env.InReplyTo) > 0 {
+			e.InReplyTo = env.InReplyTo[0]
+		}
+	}
+	for _, s := range b.BodySection {
+		e.References = parseReferences(s.Bytes)
+	}
+	return m
+}
+
+func formatAddrs(list []goimap.Address) string {
+	var b strings.Builder
+	for _, ad := range list {
+		if ad.IsGroupStart() || ad.IsGroupEnd() {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		addr := ad.Addr()
+		if ad.Name != "" {
+			b.WriteString(ad.Name)
+			if addr != "" {
+				b.WriteString(" <" + addr + ">")
+			}
+		} else {
+			b.WriteString(addr)
+		}
+	}
+	return b.String()
+}
+
+// parseReferences takes the message-ids out of a "References:" header
+// block (RFC 5322 §3.6.4), without brackets, space separated, at most
+// maxRefs (the most recent kept).
+func parseReferences(hdr []byte) string {
+	s := string(hdr)
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[i+1:]
+	}
+	var ids []string
+	for {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			break
+		}
+		id := strings.TrimSpace(s[i+1 : i+j])
+		if id != "" && !strings.ContainsAny(id, " \t\r\n<") {
+			ids = append(ids, id)
+		}
+		s = s[i+j+1:]
+	}
+	if len(ids) > maxRefs {
+		ids = ids[len(ids)-maxRefs:]
+	}
+	return strings.Join(ids, " ")
+}
+
+// IMAP system flags and maildir letters (RFC 3501 §2.3.2; $Forwarded is
+// RFC 5550 §2.8).
+var flagLetters = [...]struct {
+	flag   goimap.Flag
+	letter byte
+}{
+	{goimap.FlagDraft, maildir.FlagDraft},
+	{goimap.FlagFlagged, maildir.FlagFlagged},
+	{goimap.FlagForwarded, maildir.FlagPassed},
+	{goimap.FlagAnswered, maildir.FlagReplied},
+	{goimap.FlagSeen, maildir.FlagSeen},
+	{goimap.FlagDeleted, maildir.FlagTrashed},
+}
+
+func imapFlagsToMaildir(flags []goimap.Flag) maildir.Flags {
+	var b []byte
+	for _, f := range flags {
+		for _, fl := range flagLetters {
+			if strings.EqualFold(string(f), string(fl.flag)) {
+				b = append(b, fl.letter)
+			}
+		}
+	}
+	return maildir.ParseFlags(string(b))
+}
+
+func maildirToIMAPFlags(f maildir.Flags) []goimap.Flag {
+	var out []goimap.Flag
+	for _, fl := range flagLetters {
+		if f.Has(fl.letter) {
+			out = append(out, fl.flag)
+		}
+	}
+	return out
+}
+
+// fetchSomeBodies downloads up to bodyChunk bodies not cached yet, newest
+// first; more says whether others remain.
+func (a *IMAP) fetchSomeBodies(ctx context.Context, c *imapt.Client, name string) (more bool, err error) {
+	a.mu.Lock()
+	fc, err := a.cacheLocked(name)
+	if err != nil {
+		a.mu.Unlock()
+		return false, err
+	}
+	var todo []uint32
+	for uid, m := range fc.st.Msgs {
+		if m.BodyKey == "" {
+			todo = append(todo, uid)
+		}
+	}
+	mbox := fc.mailbox
+	a.mu.Unlock()
+	if len(todo) == 0 {
+		return false, nil
+	}
+	slices.Sort(todo)
+	slices.Reverse(todo)
+	n := min(len(todo), bodyChunk)
+	sel, err := a.selectWatch(ctx, c, name, mbox)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", a.cfg.Name, err)
+	}
+	if sel.UIDValidity != fc.st.UIDValidity {
+		return false, a.syncFolder(ctx, c, name, false)
+	}
+	if err := a.fetchBodies(ctx, c, fc, todo[:n]); err != nil {
+		return true, err
+	}
+	return len(todo) > n, nil
+}
+
+// fetchBodies downloads whole messages (BODY.PEEK[], RFC 3501 §6.4.5, so
+// \Seen is not set) straight into the maildir, durably, and records them.
+// The folder must be selected.
+func (a *IMAP) fetchBodies(ctx context.Context, c *imapt.Client, fc *folderCache, uids []uint32) error {
+	var set goimap.UIDSet
+	for _, u := range uids {
+		set.AddNum(goimap.UID(u))
+	}
+	var stored []uint32
+	err := c.DoTimeout(ctx, 10*c.Timeout(), "fetch body", func() error {
+		cmd := c.Fetch(set, &goimap.FetchOptions{UID: true, BodySection: []*goimap.FetchItemBodySection{{Peek: true}}})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			var uid uint32
+			for {
+				item := msg.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = uint32(it.UID)
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal == nil {
+						continue
+					}
+					a.mu.Lock()
+					m := fc.st.Msgs[uid]
+					var flags maildir.Flags
+					if m != nil {
+						flags = m.Env.Flags
+					}
+					a.mu.Unlock()
+					if m == nil {
+						if _, err := io.Copy(io.Discard, it.Literal); err != nil {
+							c.Close()
+							return err
+						}
+						continue
+					}
+					e, err := fc.f.Deliver(it.Literal, flags)
+					if err != nil {
+						c.Close() // see fetchEnvelopes
+						return err
+					}
+					a.mu.Lock()
+					if m := fc.st.Msgs[uid]; m != nil && m.BodyKey == "" {
+						m.BodyKey = e.Key
+						stored = append(stored, uid)
+					} else {
+						fc.f.Remove(e)
+					}
+					a.mu.Unlock()
+				}
+			}
+		}
+		return cmd.Close()
+	})
+	if len(stored) > 0 {
+		a.mu.Lock()
+		serr := saveState(fc.f.Path(), fc.st)
+		a.mu.Unlock()
+		if err == nil && serr != nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+// Open returns the raw message: the cached body, else BODY.PEEK[] from the
+// server, stored durably in the maildir and served from there from then
+// on (also offline).
+func (a *IMAP) Open(ctx context.Context, folder string, id MsgID) (io.ReadCloser, error) {
+	if err := a.checkOpen(ctx); err != nil {
+		return nil, err
+	}
+	uv, uid, ok := parseMsgID(id)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s: invalid message id %q", a.cfg.Name, folder, id)
+	}
+	for attempt := 0; ; attempt++ {
+		a.mu.Lock()
+		fc, err := a.cacheLocked(folder)
+		if err != nil {
+			a.mu.Unlock()
+			return nil, err
+		}
+		m := fc.st.Msgs[uid]
+		if m == nil || fc.st.UIDValidity != uv {
+			a.mu.Unlock()
+			return nil, fmt.Errorf("%s: %s: open %s: %w", a.cfg.Name, folder, id, maildir.ErrNotFound)
+		}
+		key, mbox := m.BodyKey, fc.mailbox
+		a.mu.Unlock()
+		if key != "" {
+			if e, err := fc.f.Find(key); err == nil {
+				if file, _, err := fc.f.Open(e); err == nil {
+					return file, nil
+				}
+			}
+			a.mu.Lock()
+			if m := fc.st.Msgs[uid]; m != nil && m.BodyKey == key {
+				m.BodyKey = ""
+			}
+			a.mu.Unlock()
+		}
+		if attempt > 0 {
+			return nil, fmt.Errorf("%s: %s: open %s: the server sent no body", a.cfg.Name, folder, id)
+		}
+		err = a.do(ctx, "open", func(ctx context.Context, c *imapt.Client) error {
+			sel, err := a.selectWatch(ctx, c, folder, mbox)
+			if err != nil {
+				return fmt.Errorf("%s: %w", a.cfg.Name, err)
+			}
+			if sel.UIDValidity != uv {
+				return fmt.Errorf("%s: %s: open %s: folder changed on the server (UIDVALIDITY): %w", a.cfg.Name, folder, id, maildir.ErrNotFound)
+			}
+			return a.fetchBodies(ctx, c, fc, []uint32{uid})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+}
