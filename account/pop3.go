@@ -246,12 +246,36 @@ func (p *POP3) errorf(err error) error {
 	return fmt.Errorf("%s: pop3 %s: %w", p.cfg.Name, p.srv.Addr(), err)
 }
 
-// dial connects and logs in.
+// inUseRetries are the waits before logging in again when the server
+// answers -ERR [IN-USE] (RFC 2449 §8.1.1): a session of ours that just
+// broke may hold the maildrop lock until the server notices it is gone.
+var inUseRetries = [...]time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second}
+
+// dial connects and logs in, retrying briefly while the maildrop is locked.
 func (p *POP3) dial(ctx context.Context) (*pop3.Client, error) {
 	pass, err := p.srv.PasswordFor(ctx)
 	if err != nil {
 		return nil, err
 	}
+	for _, wait := range inUseRetries {
+		c, err := p.dialOnce(ctx, pass)
+		var perr *pop3.Error
+		if err == nil || !errors.As(err, &perr) || perr.Code != "IN-USE" {
+			return c, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+	return p.dialOnce(ctx, pass)
+}
+
+func (p *POP3) dialOnce(ctx context.Context, pass string) (*pop3.Client, error) {
+	var err error
 	o := &pop3.Options{
 		TLS:     p.srv.TLS,
 		Timeout: p.opt.Timeout,

@@ -291,7 +291,7 @@ func newPOP3Session(s *POP3Server, raw net.Conn) *pop3Session {
 		ss.conn = tls.Server(raw, s.opt.TLS)
 		ss.isTLS = true
 	}
-	ss.out = &pop3MisbehavingWriter{w: ss.conn, m: s.opt.Misbehave, done: s.done, conn: raw}
+	ss.out = &pop3MisbehavingWriter{w: ss.conn, m: s.opt.Misbehave, done: s.done, conn: raw, beforeDrop: ss.unlock}
 	ss.r = bufio.NewReaderSize(ss.conn, 16<<10)
 	ss.w = bufio.NewWriterSize(ss.out, 64<<10)
 	if !s.opt.NoAPOP {
@@ -689,6 +689,11 @@ type pop3MisbehavingWriter struct {
 	n    int64
 	done <-chan struct{}
 	conn net.Conn
+	// beforeDrop runs (on the session's goroutine) just before a dropped
+	// connection is closed: it releases the maildrop lock first, so a
+	// client that sees the drop can log in again at once, as it can with
+	// a server that noticed the drop.
+	beforeDrop func()
 }
 
 var errPOP3Misbehaved = errors.New("mailtest: connection dropped on purpose")
@@ -713,6 +718,9 @@ func (mw *pop3MisbehavingWriter) Write(p []byte) (int, error) {
 	}
 	if mw.m.StallAfterBytes > 0 && mw.m.StallAfterBytes == limit {
 		<-mw.done
+	}
+	if mw.beforeDrop != nil {
+		mw.beforeDrop()
 	}
 	mw.conn.Close()
 	return n, errPOP3Misbehaved
