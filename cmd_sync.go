@@ -20,35 +20,12 @@ func (c *cli) runSyncCommand(ctx context.Context, inv invocation) int {
 	if err != nil {
 		return c.configErr(path, err)
 	}
-	accts, err := openSyncAccounts(cfg)
+	accts, err := account.Open(cfg)
 	if err != nil {
 		return c.fail("%s", termsafe.Line(err.Error()))
 	}
 	defer closeAll(accts)
 	return runSync(ctx, accts, inv.args, c.stderr)
-}
-
-// openSyncAccounts builds the accounts of cfg with account.Open and
-// makes sure an account with a [pop3] table is the POP3 backend, should
-// account.Open still serve it as a plain maildir.
-func openSyncAccounts(cfg *account.Config) ([]account.Account, error) {
-	accts, err := account.Open(cfg)
-	if err != nil {
-		return nil, err
-	}
-	for i, a := range cfg.Accounts {
-		if a.POP3 == nil || i >= len(accts) || accts[i].Caps().Sync {
-			continue
-		}
-		p, err := account.NewPOP3(a, nil)
-		if err != nil {
-			closeAll(accts)
-			return nil, err
-		}
-		accts[i].Close()
-		accts[i] = p
-	}
-	return accts, nil
 }
 
 // runSync syncs the named accounts (every account when names is empty)

@@ -372,16 +372,51 @@ func (l *Local) Close() error {
 func Open(cfg *Config) ([]Account, error) {
 	out := make([]Account, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
-		l, err := NewLocal(a)
+		acct, err := openAccount(a)
 		if err != nil {
 			for _, o := range out {
 				o.Close()
 			}
 			return nil, err
 		}
-		out = append(out, l)
+		out = append(out, acct)
 	}
 	return out, nil
+}
+
+// openAccount builds the backend an account's config asks for: POP3,
+// IMAP or a local maildir, wrapped with sending when it has [smtp]. An
+// IMAP account's sent mail is also appended to the server's Sent folder.
+func openAccount(a AccountConfig) (Account, error) {
+	var (
+		base    Account
+		sendOpt *SendOptions
+		err     error
+	)
+	switch {
+	case a.POP3 != nil:
+		base, err = NewPOP3(a, nil)
+	case a.IMAP != nil:
+		var im *IMAP
+		im, err = NewIMAP(a, nil)
+		if err == nil {
+			base, sendOpt = im, &SendOptions{AfterSent: im.AppendSent}
+		}
+	default:
+		base, err = NewLocal(a)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.SMTP == nil {
+		return base, nil
+	}
+	s, err := WithSMTP(base, a, sendOpt)
+	if err != nil {
+		base.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 var _ Account = (*Local)(nil)

@@ -177,10 +177,12 @@ func (d *Dir) createFolder(path string) error {
 	return d.syncDir(d.root)
 }
 
-// makeSubdirs creates cur, new and tmp under path; made reports whether
-// any was created.
+// makeSubdirs creates tmp, new and cur under path; made reports whether
+// any was created. cur comes last: a folder counts as existing once cur
+// does (Folder, HasFolder), so another process that sees cur finds tmp
+// and new already there.
 func (d *Dir) makeSubdirs(path string) (made bool, err error) {
-	for _, sub := range [...]string{"cur", "new", "tmp"} {
+	for _, sub := range [...]string{"tmp", "new", "cur"} {
 		p := filepath.Join(path, sub)
 		if err := os.Mkdir(p, dirMode); err != nil {
 			if errors.Is(err, fs.ErrExist) {
