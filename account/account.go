@@ -138,3 +138,21 @@ type Sender interface {
 	// Queued is the number of messages waiting in the Outbox.
 	Queued(ctx context.Context) (int, error)
 }
+
+// As finds a T in a or in the accounts it wraps (through an
+// Unwrap() Account method, as the sending wrapper has), so callers can
+// reach a backend's own methods: As[interface{ CheckEvery() time.Duration }](a).
+func As[T any](a Account) (T, bool) {
+	for a != nil {
+		if t, ok := a.(T); ok {
+			return t, true
+		}
+		u, ok := a.(interface{ Unwrap() Account })
+		if !ok {
+			break
+		}
+		a = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

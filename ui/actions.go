@@ -455,8 +455,7 @@ func (m *Model) doUndo() tea.Cmd {
 func (m *Model) syncCurrent() tea.Cmd {
 	a := m.accts[m.list.acct]
 	if a.Caps().Sync {
-		m.status.busy(a.Name() + ": syncing…")
-		return syncAccount(a, m.list.acct)
+		return m.startSync(m.list.acct)
 	}
 	return tea.Batch(m.reloadFolders(m.list.acct), m.reloadList())
 }

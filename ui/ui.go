@@ -88,6 +88,7 @@ type Model struct {
 	// for them so that no change the user made is lost on exit.
 	writes   int
 	quitting bool
+	syncing  []bool // a sync of that account is running
 
 	searching bool
 	search    textinput.Model
@@ -133,6 +134,7 @@ func New(accts []account.Account, opts Options) (tea.Model, error) {
 		reader:      newReader(km.Reader, &st),
 		review:      newReview(km.Review, &st),
 		queued:      make([]int, len(accts)),
+		syncing:     make([]bool, len(accts)),
 		helpVP:      viewport.New(0, 0),
 		help:        help.New(),
 		openCmd:     openCmd,
@@ -187,6 +189,7 @@ func (m *Model) Init() tea.Cmd {
 			folders = tea.Sequence(countQueued(s, i), folders)
 		}
 		cmds = append(cmds, folders, waitEvent(a, i))
+		cmds = append(cmds, m.startBackground(i)...)
 	}
 	return tea.Batch(cmds...)
 }
@@ -210,7 +213,7 @@ func (m *Model) openFolder(acct int, name string) tea.Cmd {
 	m.sidebar.selectFolder(acct, name)
 	m.readerOpen = false
 	m.undo = nil
-	return m.reloadList()
+	return tea.Batch(m.reloadList(), m.syncFolder(acct, name))
 }
 
 func (m *Model) reloadList() tea.Cmd {
@@ -321,6 +324,7 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case syncMsg:
+		m.syncing[msg.acct] = false
 		m.status.done()
 		if msg.err != nil {
 			m.status.error(msg.err)
@@ -330,6 +334,9 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds := []tea.Cmd{m.reloadFolders(msg.acct), m.recount(msg.acct)}
 		if msg.acct == m.list.acct {
 			cmds = append(cmds, m.reloadList())
+		}
+		if s, ok := m.accts[msg.acct].(account.Sender); ok {
+			cmds = append(cmds, flushOutbox(s, msg.acct))
 		}
 		return m, tea.Batch(cmds...)
 	case composeReadyMsg:
@@ -349,6 +356,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case completeMsg:
 		m.completed(msg)
 		return m, nil
+	case syncTickMsg, folderSyncedMsg, flushedMsg:
+		return m, m.background(msg)
 	case queuedMsg:
 		if msg.err == nil && msg.acct < len(m.queued) {
 			m.queued[msg.acct] = msg.n
@@ -381,6 +390,9 @@ func (m *Model) event(msg eventMsg) tea.Cmd {
 		}
 	case account.EventOnline:
 		m.status.info(a.Name() + ": online")
+		if s, ok := a.(account.Sender); ok {
+			cmds = append(cmds, flushOutbox(s, msg.acct))
+		}
 	case account.EventOffline:
 		m.status.info(a.Name() + ": offline")
 	case account.EventError:
