@@ -258,8 +258,13 @@ func TestDemoSends(t *testing.T) {
 	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(string) string { return "" },
 		now: func() time.Time { return time.Date(2025, 11, 27, 12, 0, 0, 0, time.UTC) },
 		tui: func(ctx context.Context, accts []account.Account, opts ui.Options) error {
-			if len(accts) != 1 || !accts[0].Caps().Send {
-				t.Fatalf("demo accounts %v cannot send", accts)
+			if len(accts) != 3 {
+				t.Fatalf("demo has %d accounts, want demo, home (POP3), work (IMAP)", len(accts))
+			}
+			for _, a := range accts {
+				if !a.Caps().Send {
+					t.Fatalf("demo account %s cannot send", a.Name())
+				}
 			}
 			s, ok := accts[0].(account.Sender)
 			if !ok {
@@ -272,6 +277,17 @@ func TestDemoSends(t *testing.T) {
 			}
 			if after := demoInbox(t, ctx, accts[0]); after != before+1 {
 				t.Errorf("INBOX has %d messages after sending to self, want %d", after, before+1)
+			}
+			// Mail to the POP3 account waits on its server until a sync.
+			res, err = s.Send(ctx, strings.NewReader("To: "+demoPOP3Address+"\r\nSubject: to the pop box\r\n\r\nx\r\n"))
+			if err != nil || res.Status != account.Sent {
+				t.Fatalf("demo Send to the POP3 account = %+v, %v", res, err)
+			}
+			if err := accts[1].Sync(ctx, nil); err != nil {
+				t.Fatalf("demo POP3 sync: %v", err)
+			}
+			if n := demoInbox(t, ctx, accts[1]); n != 4 {
+				t.Errorf("POP3 demo INBOX has %d messages after a sync, want 3 waiting + 1 sent", n)
 			}
 			res, err = s.Send(ctx, strings.NewReader("To: someone@example.org\r\nSubject: out\r\n\r\nx\r\n"))
 			if err != nil || res.Status != account.Refused || !strings.Contains(res.Err.Error(), "demo is offline") {

@@ -345,7 +345,12 @@ func (c *cli) runDemo(ctx context.Context) int {
 		return c.fail("demo: %v", err)
 	}
 	defer acct.Close()
-	if err := c.tui(ctx, []account.Account{acct}, ui.Options{Demo: true}); err != nil {
+	remote, err := srv.serverAccounts(filepath.Join(dir, "servers"), c.now())
+	if err != nil {
+		return c.fail("demo: %v", err)
+	}
+	defer closeAll(remote)
+	if err := c.tui(ctx, append([]account.Account{acct}, remote...), ui.Options{Demo: true}); err != nil {
 		return c.fail("%v", err)
 	}
 	return exitOK

@@ -341,8 +341,8 @@ func TestDemo(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "")
 	t.Setenv("TMPDIR", t.TempDir())
 	code, _, stderr, call := testCLI(t, []string{"demo"}, "", nil, nil)
-	if code != 0 || stderr != "" || !reflect.DeepEqual(call.names, []string{"demo"}) || !call.opts.Demo || call.inbox == 0 {
-		t.Fatalf("demo = %d, %q, UI got %+v; want the demo account with mail", code, stderr, call)
+	if code != 0 || stderr != "" || !reflect.DeepEqual(call.names, []string{"demo", "home", "work"}) || !call.opts.Demo || call.inbox == 0 {
+		t.Fatalf("demo = %d, %q, UI got %+v; want the demo, home (POP3) and work (IMAP) accounts with mail", code, stderr, call)
 	}
 	tmp := os.Getenv("TMPDIR")
 	if !strings.HasPrefix(call.home, tmp+string(filepath.Separator)) {
