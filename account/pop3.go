@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/mailbag/mailbag/transport/auth"
 	"github.com/mailbag/mailbag/transport/pop3"
 	"github.com/mailbag/mailbag/transport/tlsconf"
 )
@@ -327,11 +328,11 @@ func (p *POP3) login(c *pop3.Client, pass string) error {
 	case AuthPlain:
 		return c.Auth(sasl.NewPlainClient("", user, pass))
 	case AuthLogin:
-		return c.Auth(sasl.NewLoginClient(user, pass))
+		return c.Auth(auth.Login(user, pass))
 	case AuthCRAMMD5:
-		return c.Auth(pop3.NewCramMD5Client(user, pass))
+		return c.Auth(auth.CramMD5(user, pass))
 	case AuthXOAUTH2:
-		return c.Auth(pop3.NewXOAuth2Client(user, pass))
+		return c.Auth(auth.XOAuth2(user, pass))
 	case AuthOAuthBearer:
 		return c.Auth(sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: user, Token: pass}))
 	}

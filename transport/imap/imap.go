@@ -29,6 +29,7 @@ import (
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-sasl"
 
+	"github.com/mailbag/mailbag/transport/auth"
 	"github.com/mailbag/mailbag/transport/tlsconf"
 )
 
@@ -317,15 +318,15 @@ func (c *Client) login(ctx context.Context, opt *Options) error {
 		}
 		return opt.Password, nil
 	}
-	auth := strings.ToLower(opt.Auth)
-	if auth == "" {
-		auth = AuthLogin
+	mech := strings.ToLower(opt.Auth)
+	if mech == "" {
+		mech = AuthLogin
 		if caps.Has(goimap.CapLoginDisabled) {
-			auth = AuthPlain
+			mech = AuthPlain
 		}
 	}
 	var sc sasl.Client
-	switch auth {
+	switch mech {
 	case AuthLogin:
 		if caps.Has(goimap.CapLoginDisabled) {
 			return fmt.Errorf("imap %s: login: server disables LOGIN (LOGINDISABLED)", c.addr)
@@ -338,7 +339,7 @@ func (c *Client) login(ctx context.Context, opt *Options) error {
 		if err != nil {
 			return fmt.Errorf("imap %s: token: %w", c.addr, err)
 		}
-		sc = &xoauth2{user: opt.Username, token: tok}
+		sc = auth.XOAuth2(opt.Username, tok)
 	case AuthOAuthBearer:
 		tok, err := secret()
 		if err != nil {
@@ -348,22 +349,12 @@ func (c *Client) login(ctx context.Context, opt *Options) error {
 	default:
 		return fmt.Errorf("imap %s: unsupported auth %q (plain, login, xoauth2, oauthbearer)", c.addr, opt.Auth)
 	}
-	mech := strings.ToUpper(auth)
+	mech = strings.ToUpper(mech)
 	if !caps.Has(goimap.Cap("AUTH=" + mech)) {
 		return fmt.Errorf("imap %s: authenticate: server does not offer AUTH=%s", c.addr, mech)
 	}
 	return c.Do(ctx, "authenticate "+mech, func() error { return c.Authenticate(sc) })
 }
-
-// xoauth2 is XOAUTH2: user and bearer token in the initial response; on
-// failure the server sends a JSON challenge answered with an empty line.
-type xoauth2 struct{ user, token string }
-
-func (x *xoauth2) Start() (string, []byte, error) {
-	return "XOAUTH2", []byte("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01"), nil
-}
-
-func (x *xoauth2) Next([]byte) ([]byte, error) { return []byte{}, nil }
 
 // prefixConn reads from r (the greeting put back, then the buffered rest)
 // and writes to the connection.

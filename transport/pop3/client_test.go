@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/mailbag/mailbag/transport/auth"
 	"github.com/mailbag/mailbag/transport/mailtest"
 )
 
@@ -335,11 +336,11 @@ func TestSASL(t *testing.T) {
 		{"PLAIN bad", sasl.NewPlainClient("", "alice", "nope"), false},
 		{"LOGIN", sasl.NewLoginClient("alice", "secret"), true},
 		{"LOGIN bad", sasl.NewLoginClient("alice", "nope"), false},
-		{"CRAM-MD5", NewCramMD5Client("alice", "secret"), true},
-		{"CRAM-MD5 bad", NewCramMD5Client("alice", "nope"), false},
-		{"XOAUTH2", NewXOAuth2Client("alice", "secret"), true},
-		{"XOAUTH2 long token", NewXOAuth2Client("bob", longToken), true},
-		{"XOAUTH2 bad", NewXOAuth2Client("alice", "expired"), false},
+		{"CRAM-MD5", auth.CramMD5("alice", "secret"), true},
+		{"CRAM-MD5 bad", auth.CramMD5("alice", "nope"), false},
+		{"XOAUTH2", auth.XOAuth2("alice", "secret"), true},
+		{"XOAUTH2 long token", auth.XOAuth2("bob", longToken), true},
+		{"XOAUTH2 bad", auth.XOAuth2("alice", "expired"), false},
 		{"OAUTHBEARER", sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: "alice", Token: "secret"}), true},
 	}
 	for _, tt := range tests {

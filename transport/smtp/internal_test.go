@@ -81,36 +81,3 @@ func TestChooseAuth(t *testing.T) {
 		}
 	}
 }
-
-func TestSASLClients(t *testing.T) {
-	// RFC 2195 §2 example.
-	c := &cramMD5{user: "tim", pass: "tanstaaftanstaaf"}
-	resp, err := c.Next([]byte("<1896.697170952@postoffice.reston.mci.net>"))
-	if err != nil || string(resp) != "tim b913a602c7eda7a495b4e6e7334d3890" {
-		t.Fatalf("CRAM-MD5 response = %q, %v", resp, err)
-	}
-	if _, err := c.Next([]byte("again")); err == nil {
-		t.Fatalf("CRAM-MD5 answered a second challenge")
-	}
-
-	_, ir, _ := (&xoauth2{user: "a@example.test", token: "tok"}).Start()
-	if string(ir) != "user=a@example.test\x01auth=Bearer tok\x01\x01" {
-		t.Fatalf("XOAUTH2 initial response = %q", ir)
-	}
-
-	tests := []struct{ challenges, want []string }{
-		{[]string{"Username:", "Password:"}, []string{"u", "p"}},
-		{[]string{"username:", "password:"}, []string{"u", "p"}},
-		{[]string{"User Name", "Password"}, []string{"u", "p"}},
-		{[]string{"", ""}, []string{"u", "p"}},
-	}
-	for _, tt := range tests {
-		l := &login{user: "u", pass: "p"}
-		for i, ch := range tt.challenges {
-			got, err := l.Next([]byte(ch))
-			if err != nil || string(got) != tt.want[i] {
-				t.Fatalf("LOGIN Next(%q) = %q, %v, want %q", ch, got, err, tt.want[i])
-			}
-		}
-	}
-}
