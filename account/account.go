@@ -156,3 +156,11 @@ func As[T any](a Account) (T, bool) {
 	var zero T
 	return zero, false
 }
+
+// writeStateFile replaces a state file beside a maildir atomically and durably.
+func writeStateFile(path string, data []byte) error {
+	return maildir.WriteFile(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}

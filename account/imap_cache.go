@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -245,46 +244,5 @@ func loadState(dir string) *folderState {
 
 // saveState writes the state of a folder atomically and durably.
 func saveState(dir string, st *folderState) error {
-	return imapWriteAtomicFunc(filepath.Join(dir, imapStateFile), st.writeTo)
-}
-
-// imapWriteAtomic writes data to path through a temporary file in the same
-// directory, fsynced and renamed, then fsyncs the directory.
-func imapWriteAtomic(path string, data []byte) error {
-	return imapWriteAtomicFunc(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// imapWriteAtomicFunc is imapWriteAtomic with the content written by fn.
-func imapWriteAtomicFunc(path string, fn func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	err = fn(f)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return maildir.WriteFile(filepath.Join(dir, imapStateFile), st.writeTo)
 }

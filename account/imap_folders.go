@@ -38,7 +38,7 @@ func (a *IMAP) saveFolderListLocked() error {
 	if err != nil {
 		return err
 	}
-	return imapWriteAtomic(filepath.Join(a.dir.Root(), imapFoldersFile), data)
+	return writeStateFile(filepath.Join(a.dir.Root(), imapFoldersFile), data)
 }
 
 // displayName maps a server mailbox name to a maildir folder name:

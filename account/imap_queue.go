@@ -93,7 +93,7 @@ func (q *imapQueue) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return imapWriteAtomic(q.path, data)
+	return writeStateFile(q.path, data)
 }
 
 // add appends op durably.

@@ -123,7 +123,7 @@ func (st *outboxState) save() error {
 	if err != nil {
 		return fmt.Errorf("outbox state: %w", err)
 	}
-	return writeFileAtomic(st.path, data)
+	return writeStateFile(st.path, data)
 }
 
 // prune drops entries for keys no longer in the Outbox.
@@ -150,47 +150,6 @@ func (st *outboxState) queued(keys []string) []QueuedMessage {
 		out = append(out, q)
 	}
 	return out
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory (0600), fsynced, renamed over path, and the directory
-// fsynced.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: sync dir: %w", path, err)
-	}
-	return nil
 }
 
 // lockOutbox takes the Outbox lock, waiting (polling every lockPoll)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailbag/mailbag/store/maildir"
 	"github.com/mailbag/mailbag/transport/pop3"
 )
 
@@ -259,56 +260,14 @@ func (st *pop3State) encode() []byte {
 	return b.Bytes()
 }
 
-// save replaces the file atomically and durably: the new content goes to
-// a temporary file in the same directory (0600), which is fsynced,
-// renamed over the old file, and the directory is fsynced. A crash at any
-// instant leaves either the old or the new file, never a mix.
+// save replaces the file atomically and durably (maildir.WriteFile): a
+// crash at any instant leaves either the old or the new file, never a mix.
 func (st *pop3State) save() error {
-	dir := filepath.Dir(st.path)
-	tmp, err := os.CreateTemp(dir, "."+POP3StateFile+".tmp-*")
-	if err != nil {
+	if err := writeStateFile(st.path, st.encode()); err != nil {
 		return fmt.Errorf("save state: %w", err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(st.encode())
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(name, st.path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("save state %s: %w", st.path, err)
-	}
-	if err := syncDirPath(dir); err != nil {
-		return fmt.Errorf("save state %s: %w", st.path, err)
 	}
 	return nil
 }
 
-func syncDirPath(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // cleanStateTemps removes temporary state files a crash left behind.
-func cleanStateTemps(root string) {
-	matches, _ := filepath.Glob(filepath.Join(root, "."+POP3StateFile+".tmp-*"))
-	for _, m := range matches {
-		os.Remove(m)
-	}
-}
+func cleanStateTemps(root string) { maildir.CleanTemps(filepath.Join(root, POP3StateFile)) }
