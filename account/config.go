@@ -91,6 +91,14 @@ type ServerConfig struct {
 	DeleteAfterDays int
 	// CheckEvery is the interval between background checks (POP3, IMAP).
 	CheckEvery time.Duration
+	// FullOffline (IMAP, offline = "full") downloads every body during a
+	// sync; by default only envelopes and the bodies opened are cached.
+	FullOffline bool
+	// SubscribedOnly (IMAP) shows only subscribed folders.
+	SubscribedOnly bool
+	// DeleteExpunge (IMAP, delete = "expunge") deletes with \Deleted and
+	// EXPUNGE instead of moving to Trash.
+	DeleteExpunge bool
 	// Auth is the SASL mechanism: "" (automatic), AuthPlain, AuthLogin,
 	// AuthCRAMMD5, AuthXOAUTH2 or AuthOAuthBearer.
 	Auth string

@@ -40,7 +40,7 @@ func TestExampleConfig(t *testing.T) {
 		{
 			Name: "work", Address: "Alice Example <alice@work.example.test>", Maildir: filepath.Join(home, ".local/share/mailbag/work"),
 			IMAP: &ServerConfig{Kind: "imap", Host: "imap.work.example.test", Port: 993, TLS: "tls",
-				Username: "alice@work.example.test", PasswordCmd: workCmd, CheckEvery: 2 * time.Minute},
+				Username: "alice@work.example.test", PasswordCmd: workCmd, CheckEvery: 2 * time.Minute, FullOffline: true},
 			SMTP: &ServerConfig{Kind: "smtp", Host: "smtp.work.example.test", Port: 465, TLS: "tls",
 				Username: "alice@work.example.test", PasswordCmd: workCmd},
 		},

@@ -529,6 +529,7 @@ func (v *validator) server(kind string, t *table) *ServerConfig {
 			s.DeleteAfterDays = int(days)
 		}
 	}
+	v.imapOptions(kind, t, s)
 	if kind != "smtp" {
 		s.CheckEvery = DefaultCheckEvery
 	}
@@ -555,6 +556,37 @@ func (v *validator) server(kind string, t *table) *ServerConfig {
 	}
 	t.finish()
 	return s
+}
+
+// imapOptions reads the keys only an [imap] table has: offline ("" or
+// "headers", "full"), subscribed_only and delete ("trash", "expunge").
+func (v *validator) imapOptions(kind string, t *table, s *ServerConfig) {
+	offline, hasOffline := t.str("offline")
+	sub, hasSub := t.bool("subscribed_only")
+	del, hasDel := t.str("delete")
+	if kind != "imap" {
+		for key, present := range map[string]bool{"offline": hasOffline, "subscribed_only": hasSub, "delete": hasDel} {
+			if present {
+				v.problem(t.key(key), "only for imap")
+			}
+		}
+		return
+	}
+	switch offline {
+	case "", "headers":
+	case "full":
+		s.FullOffline = true
+	default:
+		v.problem(t.key("offline"), `want "headers" (bodies cached when opened) or "full" (all bodies downloaded), got %q`, offline)
+	}
+	s.SubscribedOnly = sub
+	switch del {
+	case "", "trash":
+	case "expunge":
+		s.DeleteExpunge = true
+	default:
+		v.problem(t.key("delete"), `want "trash" (move to Trash) or "expunge" (mark \Deleted and expunge), got %q`, del)
+	}
 }
 
 // defaultPort is the IANA port for the protocol and TLS mode: POP3 995

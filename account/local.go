@@ -398,7 +398,8 @@ func openAccount(a AccountConfig) (Account, error) {
 		base, err = NewPOP3(a, nil)
 	case a.IMAP != nil:
 		var im *IMAP
-		im, err = NewIMAP(a, nil)
+		im, err = NewIMAP(a, &IMAPOptions{FullOffline: a.IMAP.FullOffline,
+			SubscribedOnly: a.IMAP.SubscribedOnly, DeleteExpunge: a.IMAP.DeleteExpunge})
 		if err == nil {
 			base, sendOpt = im, &SendOptions{AfterSent: im.AppendSent}
 		}
