@@ -88,7 +88,7 @@ func readScreen(rw io.ReadWriter) *screen {
 
 // waitFor waits until the output written after mark contains want, and
 // returns the new mark.
-func (s *screen) waitFor(t *testing.T, mark int, want string, timeout time.Duration) int {
+func (s *screen) waitFor(t testing.TB, mark int, want string, timeout time.Duration) int {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -130,7 +130,7 @@ func tail(s string) string {
 	return s
 }
 
-func moduleRoot(t *testing.T) string {
+func moduleRoot(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -145,7 +145,7 @@ func moduleRoot(t *testing.T) string {
 
 // newest returns the subject and a line of the body of the newest INBOX
 // message, as the UI will show them first.
-func newest(t *testing.T, root string) (subject, body string) {
+func newest(t testing.TB, root string) (subject, body string) {
 	t.Helper()
 	a, err := account.NewLocal(account.AccountConfig{Name: "e2e", Maildir: root})
 	if err != nil {
