@@ -57,12 +57,7 @@ func BenchmarkProcessFirstScreen(b *testing.B) {
 	subject, _ := newest(b, mail)
 	os.Remove(filepath.Join(mail, "mailbag-index")) // the first run builds it
 
-	bin := filepath.Join(tmp, "mailbag")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = moduleRoot(b)
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildMailbag(b)
 	cfg := filepath.Join(tmp, "config.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[accounts.bench]\nmaildir = %q\n", mail)), 0o600); err != nil {
 		b.Fatal(err)

@@ -202,12 +202,7 @@ func TestTUIReadAndQuit(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "mailbag")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = moduleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -o %s . in %s: %v\n%s", bin, build.Dir, err, out)
-	}
+	bin := buildMailbag(t)
 
 	mail := filepath.Join(tmp, "mail")
 	d, err := maildir.Open(mail)

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,43 +33,6 @@ import (
 // often than the default (the heavy variant, e.g. 200).
 
 const pop3CrashDefaultKills = 25
-
-func pop3CrashParams(t *testing.T) (seed uint64, kills int) {
-	t.Helper()
-	seed = uint64(time.Now().UnixNano())
-	if s := os.Getenv("MAILBAG_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("MAILBAG_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	kills = pop3CrashDefaultKills
-	if testing.Short() {
-		kills = 8
-	}
-	if s := os.Getenv("MAILBAG_CRASH_KILLS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("MAILBAG_CRASH_KILLS=%q: want a positive number", s)
-		}
-		kills = v
-	}
-	t.Logf("crash seed %d, %d kills (replay with MAILBAG_CRASH_SEED=%d)", seed, kills, seed)
-	return seed, kills
-}
-
-// pop3CrashBinary builds mailbag once per test.
-func pop3CrashBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mailbag")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = moduleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -o %s . in %s: %v\n%s", bin, build.Dir, err, out)
-	}
-	return bin
-}
 
 // pop3CrashMessage is a message of 2–40 KB with dot-lines, unique by n.
 func pop3CrashMessage(rng *rand.Rand, n int) string {
@@ -281,8 +243,8 @@ func TestPOP3CrashSafety(t *testing.T) {
 	if testing.Short() && os.Getenv("MAILBAG_CRASH_KILLS") == "" {
 		t.Skip("builds the binary and kills it many times")
 	}
-	seed, kills := pop3CrashParams(t)
-	bin := pop3CrashBinary(t)
+	seed, kills := crashParams(t, "pop3 crash", pop3CrashDefaultKills, 8)
+	bin := buildMailbag(t)
 	for _, leave := range []bool{false, true} {
 		t.Run(fmt.Sprintf("leave_on_server=%v", leave), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, map[bool]uint64{false: 1, true: 2}[leave]))
@@ -349,9 +311,9 @@ func TestPOP3CrashSafetyDovecot(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	s := real.Need(t)
-	seed, kills := pop3CrashParams(t)
+	seed, kills := crashParams(t, "pop3 crash", pop3CrashDefaultKills, 8)
 	kills = max(kills/3, 6)
-	bin := pop3CrashBinary(t)
+	bin := buildMailbag(t)
 	for _, leave := range []bool{false, true} {
 		t.Run(fmt.Sprintf("leave_on_server=%v", leave), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, map[bool]uint64{false: 3, true: 4}[leave]))

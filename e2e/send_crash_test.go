@@ -37,31 +37,6 @@ import (
 
 const sendCrashDefaultKills = 30
 
-func sendCrashParams(t *testing.T) (seed uint64, kills int) {
-	t.Helper()
-	seed = uint64(time.Now().UnixNano())
-	if s := os.Getenv("MAILBAG_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("MAILBAG_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	kills = sendCrashDefaultKills
-	if testing.Short() {
-		kills = 10
-	}
-	if s := os.Getenv("MAILBAG_CRASH_KILLS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("MAILBAG_CRASH_KILLS=%q: want a positive number", s)
-		}
-		kills = v
-	}
-	t.Logf("send crash seed %d, %d kills (replay with MAILBAG_CRASH_SEED=%d)", seed, kills, seed)
-	return seed, kills
-}
-
 type sendCrashRig struct {
 	bin, config, home string
 	srv               *mailtest.SMTPServer
@@ -71,12 +46,7 @@ type sendCrashRig struct {
 func newSendCrashRig(t *testing.T) *sendCrashRig {
 	t.Helper()
 	r := &sendCrashRig{home: t.TempDir()}
-	r.bin = filepath.Join(t.TempDir(), "mailbag")
-	build := exec.Command("go", "build", "-o", r.bin, ".")
-	build.Dir = moduleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -o %s . in %s: %v\n%s", r.bin, build.Dir, err, out)
-	}
+	r.bin = buildMailbag(t)
 	ca, err := mailtest.NewCA()
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +192,7 @@ func headerOf(data []byte) []byte {
 }
 
 func TestSendCrashSafety(t *testing.T) {
-	seed, kills := sendCrashParams(t)
+	seed, kills := crashParams(t, "send crash", sendCrashDefaultKills, 10)
 	rng := rand.New(rand.NewPCG(seed, 0x5e9d))
 	r := newSendCrashRig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
