@@ -265,7 +265,7 @@ func TestCheckBad(t *testing.T) {
 	code, stdout, stderr, _ := testCLI(t, []string{"check", "--config", path}, "", env, nil)
 	want := path + ":9: accounts.home.pop3.password: refused: " + path + " can be read by others (mode 0644); run `chmod 600 " + path + "`, or use password_cmd\n" +
 		path + ":19: accounts.work.imap.port: 0 is out of range 1-65535\n" +
-		path + `:20: accounts.work.imap.foo: unknown key; known here: host, tls, port, username, password, password_cmd, ca_file, leave_on_server, delete_after_days, check_every, auth` + "\n"
+		path + `:20: accounts.work.imap.foo: unknown key; known here: host, tls, port, username, password, password_cmd, ca_file, leave_on_server, delete_after_days, offline, subscribed_only, delete, check_every, auth` + "\n"
 	if code != 2 || stdout != "" || stderr != want {
 		t.Errorf("check of a bad config = %d, stdout %q\nstderr\n%s\nwant\n%s", code, stdout, stderr, want)
 	}

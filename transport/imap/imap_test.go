@@ -65,9 +65,8 @@ func TestDialModes(t *testing.T) {
 				t.Fatalf("Dial: %v", err)
 			}
 			defer c.Close()
-			if c.State() != goimap.ConnStateAuthenticated {
-				t.Fatalf("state = %v, want authenticated", c.State())
-			}
+			// Not c.State(): go-imap beta.8 reports a command done before it
+			// records the new state. SELECT below needs the login.
 			if c.TLS() != (tc.mode != imapt.TLSNone) {
 				t.Fatalf("TLS() = %v", c.TLS())
 			}
