@@ -100,7 +100,7 @@ func (p *progressPrinter) report(pr account.Progress) {
 		p.total, p.done, p.bytes = pr.Total, pr.Done, pr.Bytes
 		if p.stage != pr.Stage {
 			p.stage, p.tenth = pr.Stage, 0
-			fmt.Fprintf(p.w, "%s: downloading %d new messages\n", p.name, pr.Total)
+			fmt.Fprintf(p.w, "%s: downloading %s\n", p.name, newMessages(pr.Total))
 		}
 		if pr.Total > 0 {
 			if tenth := pr.Done * 10 / pr.Total; tenth > p.tenth {
@@ -128,7 +128,7 @@ func (p *progressPrinter) finish() {
 		fmt.Fprintf(p.w, "%s: done, no new mail\n", p.name)
 		return
 	}
-	fmt.Fprintf(p.w, "%s: done, %d new messages (%s)\n", p.name, p.done, humanBytes(p.bytes))
+	fmt.Fprintf(p.w, "%s: done, %s (%s)\n", p.name, newMessages(p.done), humanBytes(p.bytes))
 }
 
 // humanBytes writes n as B, KB, MB or GB (powers of 1024, one decimal).
@@ -142,4 +142,12 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+}
+
+// newMessages says "1 new message" or "N new messages".
+func newMessages(n int) string {
+	if n == 1 {
+		return "1 new message"
+	}
+	return fmt.Sprintf("%d new messages", n)
 }
