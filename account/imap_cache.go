@@ -246,3 +246,76 @@ func loadState(dir string) *folderState {
 func saveState(dir string, st *folderState) error {
 	return maildir.WriteFile(filepath.Join(dir, imapStateFile), st.writeTo)
 }
+
+// envPacker keeps the envelopes fetched from the server compact: their
+// strings are copied into shared blocks (no per-string allocation and
+// size-class rounding), strings that repeat across messages (addresses,
+// flags, thread references) are stored once, and the messages themselves
+// are allocated in slabs. One packer serves a whole fill of a folder, so
+// a first sync of a large folder holds about what decodeState holds.
+// It is used by one goroutine at a time (the connection owner).
+type envPacker struct {
+	block  []byte            // current string block; its used part never changes
+	slab   []imapMsg         // current message slab
+	intern map[string]string // repeated strings, bounded by maxInterned
+	// Sizes of the next block and slab: they start small and double, so a
+	// resync that fetches a few messages does not pin a large block.
+	nextBlock, nextSlab int
+}
+
+const (
+	packBlock   = 32 << 10 // largest string block
+	packSlab    = 256      // largest message slab
+	maxInterned = 1 << 14
+	// maxInternLen: longer strings are rarely repeated; not worth a map entry.
+	maxInternLen = 256
+)
+
+func newEnvPacker() *envPacker {
+	return &envPacker{intern: make(map[string]string), nextBlock: 512, nextSlab: 4}
+}
+
+// str returns a copy of s inside the packer's current block.
+func (p *envPacker) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > packBlock/4 {
+		return strings.Clone(s)
+	}
+	if cap(p.block)-len(p.block) < len(s) {
+		p.block = make([]byte, 0, max(p.nextBlock, len(s)))
+		p.nextBlock = min(2*p.nextBlock, packBlock)
+	}
+	start := len(p.block)
+	p.block = append(p.block, s...)
+	// The bytes appended are never written again: appends only touch the
+	// unused tail, and a full block is replaced, not reused.
+	return unsafe.String(&p.block[start], len(s))
+}
+
+// shared returns s stored once for all the messages that repeat it.
+func (p *envPacker) shared(s string) string {
+	if s == "" || len(s) > maxInternLen {
+		return p.str(s)
+	}
+	if v, ok := p.intern[s]; ok {
+		return v
+	}
+	v := p.str(s)
+	if len(p.intern) < maxInterned {
+		p.intern[v] = v
+	}
+	return v
+}
+
+// msg returns a zeroed message from the current slab.
+func (p *envPacker) msg() *imapMsg {
+	if len(p.slab) == 0 {
+		p.slab = make([]imapMsg, p.nextSlab)
+		p.nextSlab = min(2*p.nextSlab, packSlab)
+	}
+	m := &p.slab[0]
+	p.slab = p.slab[1:]
+	return m
+}

@@ -1,10 +1,12 @@
 package account
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,8 @@ const (
 	bodyChunk = 50
 	// maxRefs bounds the References kept per message.
 	maxRefs = 64
+	// maxRefsHeader bounds the References header block read per message.
+	maxRefsHeader = 64 << 10
 )
 
 // envelopeItems are what the list needs of a message (RFC 3501 §6.4.5):
@@ -197,7 +201,7 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 	if uint32(sel.UIDNext) > oldNext {
 		var set goimap.UIDSet
 		set.AddRange(goimap.UID(oldNext), 0) // oldNext:*
-		got, err := fetchEnvelopes(ctx, c, set, st.UIDValidity)
+		got, err := fetchEnvelopes(ctx, c, set, st.UIDValidity, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -348,13 +352,14 @@ func (a *IMAP) reconcileUIDs(ctx context.Context, c *imapt.Client, fc *folderCac
 func (a *IMAP) fetchMissing(ctx context.Context, c *imapt.Client, fc *folderCache, uids []uint32) error {
 	slices.Sort(uids)
 	slices.Reverse(uids)
+	pack := newEnvPacker()
 	for len(uids) > 0 {
 		n := min(len(uids), maxChunk)
 		var set goimap.UIDSet
 		for _, u := range uids[:n] {
 			set.AddNum(goimap.UID(u))
 		}
-		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity)
+		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity, pack)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -378,7 +383,7 @@ func (a *IMAP) checkValidityLocked(fc *folderCache, v uint32) error {
 	}
 	fc.st = newFolderState()
 	fc.st.UIDValidity = v
-	fc.fill = nil
+	fc.fill, fc.pack = nil, nil
 	if err := saveState(fc.f.Path(), fc.st); err != nil {
 		return fmt.Errorf("%s: %s: %w", a.cfg.Name, fc.name, err)
 	}
@@ -411,7 +416,7 @@ func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, s
 		for uid := range fc.st.Msgs {
 			a.removeMsgLocked(fc, uid)
 		}
-		fc.fill = nil
+		fc.fill, fc.pack = nil, nil
 		fc.st.Complete = true
 		fc.st.UIDNext = uint32(sel.UIDNext)
 		fc.st.HighestModSeq = sel.HighestModSeq
@@ -429,7 +434,7 @@ func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, s
 	if have < a.opt.Screen {
 		var set goimap.SeqSet
 		set.AddRange(uint32(max(1, int(n)-a.opt.Screen+1)), n)
-		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity)
+		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity, a.packerOf(fc))
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -581,13 +586,17 @@ func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more
 		a.mu.Lock()
 		size := min(len(fc.fill), max(firstChunk, min(maxChunk, total/4)))
 		chunk := slices.Clone(fc.fill[:size])
+		if fc.pack == nil {
+			fc.pack = newEnvPacker()
+		}
+		pack := fc.pack
 		a.mu.Unlock()
 		if len(chunk) > 0 {
 			var set goimap.UIDSet
 			for _, u := range chunk {
 				set.AddNum(goimap.UID(u))
 			}
-			got, err := fetchEnvelopes(ctx, c, set, sel.UIDValidity)
+			got, err := fetchEnvelopes(ctx, c, set, sel.UIDValidity, pack)
 			if err != nil {
 				return true, fmt.Errorf("%s: %w", a.cfg.Name, err)
 			}
@@ -603,6 +612,7 @@ func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more
 		a.mu.Lock()
 		done := len(fc.fill) == 0
 		if done {
+			fc.fill, fc.pack = nil, nil // the interned strings live on in the cache
 			fc.st.Complete = true
 			fc.st.UIDNext = max(fc.st.UIDNext, fc.fillUIDNext)
 			fc.st.HighestModSeq = fc.fillModSeq
@@ -681,10 +691,29 @@ func (a *IMAP) updateCountsLocked(fc *folderCache) {
 	}
 }
 
+// packerOf returns the packer of the fill of fc, made on first use.
+func (a *IMAP) packerOf(fc *folderCache) *envPacker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if fc.pack == nil {
+		fc.pack = newEnvPacker()
+	}
+	return fc.pack
+}
+
 // fetchEnvelopes runs FETCH (or UID FETCH for a UIDSet) for the list items
-// and converts the answers.
-func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uidValidity uint32) ([]*imapMsg, error) {
+// and converts the answers, each as soon as it arrives, into messages
+// packed by p (nil: a packer for this call alone).
+func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uidValidity uint32, p *envPacker) ([]*imapMsg, error) {
+	if p == nil {
+		p = newEnvPacker()
+	}
 	var out []*imapMsg
+	// One buffer serves every message: the items are taken as they are
+	// read (no FetchMessageBuffer per message) and toMsg copies what it
+	// keeps into p.
+	var b imapclient.FetchMessageBuffer
+	var refs bytes.Buffer
 	err := c.DoTimeout(ctx, 4*c.Timeout(), "fetch envelopes", func() error {
 		cmd := c.Fetch(set, envelopeItems)
 		for {
@@ -692,16 +721,47 @@ func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uid
 			if msg == nil {
 				break
 			}
-			b, err := msg.Collect()
-			if err != nil {
-				// go-imap beta.8 reads the connection again when a
-				// failed literal is discarded (by Next or Close), racing
-				// its reader: the connection is dead, so drop it as is.
-				c.Close()
-				return err
+			b = imapclient.FetchMessageBuffer{SeqNum: msg.SeqNum, BodySection: b.BodySection[:0]}
+			for {
+				item := msg.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					b.UID = it.UID
+				case imapclient.FetchItemDataFlags:
+					b.Flags = it.Flags
+				case imapclient.FetchItemDataEnvelope:
+					b.Envelope = it.Envelope
+				case imapclient.FetchItemDataRFC822Size:
+					b.RFC822Size = it.Size
+				case imapclient.FetchItemDataInternalDate:
+					b.InternalDate = it.Time
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal == nil {
+						continue
+					}
+					// The References header, bounded: a hostile server
+					// cannot make it grow without limit.
+					refs.Reset()
+					_, err := io.CopyN(&refs, it.Literal, maxRefsHeader)
+					if err == nil {
+						_, err = io.Copy(io.Discard, it.Literal)
+					}
+					if err != nil && err != io.EOF {
+						// go-imap beta.8 reads the connection again when a
+						// failed literal is discarded (by Next or Close),
+						// racing its reader: the connection is dead, so
+						// drop it as is.
+						c.Close()
+						return err
+					}
+					b.BodySection = append(b.BodySection, imapclient.FetchBodySectionBuffer{Section: it.Section, Bytes: refs.Bytes()})
+				}
 			}
 			if b.UID != 0 {
-				out = append(out, toMsg(uidValidity, b))
+				out = append(out, toMsg(uidValidity, &b, p))
 			}
 		}
 		return cmd.Close()
@@ -709,29 +769,34 @@ func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uid
 	return out, err
 }
 
-// toMsg converts a FETCH answer into a cached message.
-func toMsg(uidValidity uint32, b *imapclient.FetchMessageBuffer) *imapMsg {
-	m := &imapMsg{UID: uint32(b.UID)}
+// toMsg converts a FETCH answer into a cached message packed by p.
+func toMsg(uidValidity uint32, b *imapclient.FetchMessageBuffer, p *envPacker) *imapMsg {
+	m := p.msg()
+	m.UID = uint32(b.UID)
 	e := &m.Env
-	e.Key = string(msgID(uidValidity, m.UID))
+	var key [24]byte
+	k := strconv.AppendUint(key[:0], uint64(uidValidity), 10)
+	k = append(k, '.')
+	k = strconv.AppendUint(k, uint64(m.UID), 10)
+	e.Key = p.str(string(k)) // copied into the block
 	e.Size = b.RFC822Size
-	e.Flags = imapFlagsToMaildir(b.Flags)
+	e.Flags = maildir.Flags(p.shared(string(imapFlagsToMaildir(b.Flags))))
 	e.Date = b.InternalDate
 	if env := b.Envelope; env != nil {
 		if !env.Date.IsZero() {
 			e.Date = env.Date
 		}
-		e.Subject = env.Subject
-		e.From = formatAddrs(env.From)
-		e.To = formatAddrs(env.To)
-		e.Cc = formatAddrs(env.Cc)
-		e.MessageID = env.MessageID
+		e.Subject = p.str(env.Subject)
+		e.From = p.shared(formatAddrs(env.From))
+		e.To = p.shared(formatAddrs(env.To))
+		e.Cc = p.shared(formatAddrs(env.Cc))
+		e.MessageID = p.str(env.MessageID)
 		if len(env.InReplyTo) > 0 {
-			e.InReplyTo = env.InReplyTo[0]
+			e.InReplyTo = p.shared(env.InReplyTo[0])
 		}
 	}
 	for _, s := range b.BodySection {
-		e.References = parseReferences(s.Bytes)
+		e.References = p.shared(parseReferences(s.Bytes))
 	}
 	return m
 }
