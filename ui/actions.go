@@ -134,7 +134,8 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 		m.list.setFilter("")
 		return nil
 	}
-	switch m.list.Update(msg) {
+	act, mail := m.list.Update(msg)
+	switch act {
 	case listOpen:
 		if m.list.role == account.RoleDrafts {
 			return m.editCurrent()
@@ -149,34 +150,14 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 		m.preSearch = m.search.Value()
 		m.search.CursorEnd()
 		return m.search.Focus()
-	case listToggleUnread:
-		return m.toggleFlag(maildir.FlagSeen)
-	case listToggleFlag:
-		return m.toggleFlag(maildir.FlagFlagged)
-	case listDelete:
-		if m.list.role == account.RoleOutbox && m.list.current() != nil {
+	case listMail:
+		if mail == mailDelete && m.list.role == account.RoleOutbox && m.list.current() != nil {
 			m.prompt.confirm(promptDeleteQueued, "Delete this queued message? It will not be sent. (y/n)")
 			return nil
 		}
-		return m.removeCurrent(opDelete, "")
-	case listMove:
-		return m.pickMoveTarget()
-	case listArchive:
-		return m.archiveCurrent()
-	case listUndo:
-		return m.doUndo()
+		return m.mailAction(mail)
 	case listSync:
 		return m.syncCurrent()
-	case listCompose:
-		return m.composeFrom(composeNew)
-	case listReply:
-		return m.composeFrom(composeReply)
-	case listReplyAll:
-		return m.composeFrom(composeReplyAll)
-	case listForward:
-		return m.composeFrom(composeForward)
-	case listForwardAtt:
-		return m.composeFrom(composeForwardAtt)
 	case listEdit:
 		return m.editCurrent()
 	case listSendNow:
@@ -186,7 +167,8 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (m *Model) readerKey(msg tea.KeyMsg) tea.Cmd {
-	switch m.reader.Update(msg) {
+	act, mail := m.reader.Update(msg)
+	switch act {
 	case readerBack:
 		m.readerOpen = false
 		m.setFocus(focusList)
@@ -198,27 +180,36 @@ func (m *Model) readerKey(msg tea.KeyMsg) tea.Cmd {
 		return m.attachmentAction(false)
 	case readerOpenAtt:
 		return m.attachmentAction(true)
-	case readerToggleUnread:
+	case readerMail:
+		return m.mailAction(mail)
+	}
+	return nil
+}
+
+// mailAction does what a message key asks, from the list or the reader.
+func (m *Model) mailAction(a mailAction) tea.Cmd {
+	switch a {
+	case mailToggleUnread:
 		return m.toggleFlag(maildir.FlagSeen)
-	case readerToggleFlag:
+	case mailToggleFlag:
 		return m.toggleFlag(maildir.FlagFlagged)
-	case readerDelete:
+	case mailDelete:
 		return m.removeCurrent(opDelete, "")
-	case readerMove:
+	case mailMove:
 		return m.pickMoveTarget()
-	case readerArchive:
+	case mailArchive:
 		return m.archiveCurrent()
-	case readerUndo:
+	case mailUndo:
 		return m.doUndo()
-	case readerCompose:
+	case mailCompose:
 		return m.composeFrom(composeNew)
-	case readerReply:
+	case mailReply:
 		return m.composeFrom(composeReply)
-	case readerReplyAll:
+	case mailReplyAll:
 		return m.composeFrom(composeReplyAll)
-	case readerForward:
+	case mailForward:
 		return m.composeFrom(composeForward)
-	case readerForwardAtt:
+	case mailForwardAtt:
 		return m.composeFrom(composeForwardAtt)
 	}
 	return nil

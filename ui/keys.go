@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mailbag/mailbag/account"
 )
@@ -133,69 +134,54 @@ func (k sidebarKeys) FullHelp() [][]key.Binding {
 
 // listKeys is the message list's key map.
 type listKeys struct {
-	Up, Down, Top, Bottom       key.Binding
-	PageUp, PageDown            key.Binding
-	HalfUp, HalfDown            key.Binding
-	Open, Back, Left, Right     key.Binding
-	Search, Reverse, Threads    key.Binding
-	Collapse, CollapseAll       key.Binding
-	ToggleUnread, ToggleFlag    key.Binding
-	Delete, Move, Archive, Undo key.Binding
-	Sync                        key.Binding
-	Compose, Reply, ReplyAll    key.Binding
-	Forward, ForwardAtt         key.Binding
-	Edit, SendNow               key.Binding
+	Up, Down, Top, Bottom    key.Binding
+	PageUp, PageDown         key.Binding
+	HalfUp, HalfDown         key.Binding
+	Open, Back, Left, Right  key.Binding
+	Search, Reverse, Threads key.Binding
+	Collapse, CollapseAll    key.Binding
+	Sync                     key.Binding
+	Edit, SendNow            key.Binding
+	mailKeys
 }
 
 func defaultListKeys() listKeys {
 	return listKeys{
-		Up:           bind([]string{"k", "up"}, "k/↑", "up"),
-		Down:         bind([]string{"j", "down"}, "j/↓", "down"),
-		Top:          bind([]string{"g", "home"}, "g/home", "first"),
-		Bottom:       bind([]string{"G", "end"}, "G/end", "last"),
-		PageUp:       bind([]string{"pgup", "ctrl+b"}, "pgup", "page up"),
-		PageDown:     bind([]string{"pgdown", "ctrl+f"}, "pgdn", "page down"),
-		HalfUp:       bind([]string{"ctrl+u"}, "ctrl+u", "half page up"),
-		HalfDown:     bind([]string{"ctrl+d"}, "ctrl+d", "half page down"),
-		Open:         bind([]string{"enter"}, "enter", "open"),
-		Back:         bind([]string{"q"}, "q", "quit"),
-		Left:         bind([]string{"h", "left"}, "h/←", "folders"),
-		Right:        bind([]string{"l", "right"}, "l/→", "open"),
-		Search:       bind([]string{"/"}, "/", "filter"),
-		Reverse:      bind([]string{"O"}, "O", "reverse order"),
-		Threads:      bind([]string{"T"}, "T", "threads on/off"),
-		Collapse:     bind([]string{"z"}, "z", "fold thread"),
-		CollapseAll:  bind([]string{"Z"}, "Z", "fold all threads"),
-		ToggleUnread: bind([]string{"N"}, "N", "read/unread"),
-		ToggleFlag:   bind([]string{"*"}, "*", "flag"),
-		Delete:       bind([]string{"d", "delete"}, "d", "delete"),
-		Move:         bind([]string{"m"}, "m", "move"),
-		Archive:      bind([]string{"a"}, "a", "archive"),
-		Undo:         bind([]string{"u"}, "u", "undo delete"),
-		Sync:         bind([]string{"ctrl+r"}, "ctrl+r", "sync/reload"),
-		Compose:      bind([]string{"c"}, "c", "compose"),
-		Reply:        bind([]string{"r"}, "r", "reply"),
-		ReplyAll:     bind([]string{"R"}, "R", "reply all"),
-		Forward:      bind([]string{"f"}, "f", "forward"),
-		ForwardAtt:   bind([]string{"F"}, "F", "forward as attachment"),
-		Edit:         bind([]string{"e"}, "e", "edit draft/queued"),
-		SendNow:      bind([]string{"S"}, "S", "send queued now"),
+		Up:          bind([]string{"k", "up"}, "k/↑", "up"),
+		Down:        bind([]string{"j", "down"}, "j/↓", "down"),
+		Top:         bind([]string{"g", "home"}, "g/home", "first"),
+		Bottom:      bind([]string{"G", "end"}, "G/end", "last"),
+		PageUp:      bind([]string{"pgup", "ctrl+b"}, "pgup", "page up"),
+		PageDown:    bind([]string{"pgdown", "ctrl+f"}, "pgdn", "page down"),
+		HalfUp:      bind([]string{"ctrl+u"}, "ctrl+u", "half page up"),
+		HalfDown:    bind([]string{"ctrl+d"}, "ctrl+d", "half page down"),
+		Open:        bind([]string{"enter"}, "enter", "open"),
+		Back:        bind([]string{"q"}, "q", "quit"),
+		Left:        bind([]string{"h", "left"}, "h/←", "folders"),
+		Right:       bind([]string{"l", "right"}, "l/→", "open"),
+		Search:      bind([]string{"/"}, "/", "filter"),
+		Reverse:     bind([]string{"O"}, "O", "reverse order"),
+		Threads:     bind([]string{"T"}, "T", "threads on/off"),
+		Collapse:    bind([]string{"z"}, "z", "fold thread"),
+		CollapseAll: bind([]string{"Z"}, "Z", "fold all threads"),
+		Sync:        bind([]string{"ctrl+r"}, "ctrl+r", "sync/reload"),
+		Edit:        bind([]string{"e"}, "e", "edit draft/queued"),
+		SendNow:     bind([]string{"S"}, "S", "send queued now"),
+		mailKeys:    defaultMailKeys(),
 	}
 }
 
 func (k *listKeys) actions() map[string]*key.Binding {
-	return map[string]*key.Binding{
+	m := map[string]*key.Binding{
 		actUp: &k.Up, actDown: &k.Down, actTop: &k.Top, actBottom: &k.Bottom,
 		actPageUp: &k.PageUp, actPageDown: &k.PageDown, actHalfUp: &k.HalfUp, actHalfDown: &k.HalfDown,
 		actOpen: &k.Open, actBack: &k.Back, actPaneLeft: &k.Left, actPaneRight: &k.Right,
 		actSearch: &k.Search, actReverse: &k.Reverse, actThreads: &k.Threads,
 		actCollapse: &k.Collapse, actCollapseAll: &k.CollapseAll,
-		actToggleUnread: &k.ToggleUnread, actToggleFlag: &k.ToggleFlag,
-		actDelete: &k.Delete, actMove: &k.Move, actArchive: &k.Archive, actUndo: &k.Undo,
-		actSync:    &k.Sync,
-		actCompose: &k.Compose, actReply: &k.Reply, actReplyAll: &k.ReplyAll,
-		actForward: &k.Forward, actForwardAtt: &k.ForwardAtt, actEdit: &k.Edit, actSendNow: &k.SendNow,
+		actSync: &k.Sync, actEdit: &k.Edit, actSendNow: &k.SendNow,
 	}
+	k.mailKeys.addActions(m)
+	return m
 }
 
 // ShortHelp implements help.KeyMap.
@@ -213,38 +199,18 @@ func (k listKeys) FullHelp() [][]key.Binding {
 	}
 }
 
-// readerKeys is the message reader's key map.
-type readerKeys struct {
-	Up, Down, Top, Bottom       key.Binding
-	PageUp, PageDown            key.Binding
-	HalfUp, HalfDown            key.Binding
-	Back, Left                  key.Binding
-	NextMsg, PrevMsg            key.Binding
-	Headers                     key.Binding
-	Save, OpenAtt               key.Binding
+// mailKeys are the keys that act on the current message, the same in the
+// list and in the reader (each pane has its own copy, so [keys] rebinds
+// them in both).
+type mailKeys struct {
 	ToggleUnread, ToggleFlag    key.Binding
 	Delete, Move, Archive, Undo key.Binding
 	Compose, Reply, ReplyAll    key.Binding
 	Forward, ForwardAtt         key.Binding
 }
 
-func defaultReaderKeys() readerKeys {
-	return readerKeys{
-		Up:           bind([]string{"k", "up"}, "k/↑", "scroll up"),
-		Down:         bind([]string{"j", "down"}, "j/↓", "scroll down"),
-		Top:          bind([]string{"g", "home"}, "g/home", "top"),
-		Bottom:       bind([]string{"G", "end"}, "G/end", "bottom"),
-		PageUp:       bind([]string{"pgup", "ctrl+b", "b"}, "pgup/b", "page up"),
-		PageDown:     bind([]string{"pgdown", "ctrl+f", " "}, "pgdn/space", "page down"),
-		HalfUp:       bind([]string{"ctrl+u"}, "ctrl+u", "half page up"),
-		HalfDown:     bind([]string{"ctrl+d"}, "ctrl+d", "half page down"),
-		Back:         bind([]string{"q", "esc"}, "q/esc", "back to list"),
-		Left:         bind([]string{"h", "left"}, "h/←", "to list"),
-		NextMsg:      bind([]string{"J", "n"}, "J/n", "next message"),
-		PrevMsg:      bind([]string{"K", "p"}, "K/p", "previous message"),
-		Headers:      bind([]string{"H"}, "H", "all headers"),
-		Save:         bind([]string{"s"}, "s", "save attachment"),
-		OpenAtt:      bind([]string{"o"}, "o", "open attachment"),
+func defaultMailKeys() mailKeys {
+	return mailKeys{
 		ToggleUnread: bind([]string{"N"}, "N", "read/unread"),
 		ToggleFlag:   bind([]string{"*"}, "*", "flag"),
 		Delete:       bind([]string{"d", "delete"}, "d", "delete"),
@@ -259,17 +225,91 @@ func defaultReaderKeys() readerKeys {
 	}
 }
 
+func (k *mailKeys) addActions(m map[string]*key.Binding) {
+	m[actToggleUnread], m[actToggleFlag] = &k.ToggleUnread, &k.ToggleFlag
+	m[actDelete], m[actMove], m[actArchive], m[actUndo] = &k.Delete, &k.Move, &k.Archive, &k.Undo
+	m[actCompose], m[actReply], m[actReplyAll] = &k.Compose, &k.Reply, &k.ReplyAll
+	m[actForward], m[actForwardAtt] = &k.Forward, &k.ForwardAtt
+}
+
+// mailAction is what a message key asks the root model to do.
+type mailAction int
+
+const (
+	mailNone mailAction = iota
+	mailToggleUnread
+	mailToggleFlag
+	mailDelete
+	mailMove
+	mailArchive
+	mailUndo
+	mailCompose
+	mailReply
+	mailReplyAll
+	mailForward
+	mailForwardAtt
+)
+
+// match returns the action of a message key, or mailNone.
+func (k *mailKeys) match(msg tea.KeyMsg) mailAction {
+	for _, b := range [...]struct {
+		b *key.Binding
+		a mailAction
+	}{
+		{&k.ToggleUnread, mailToggleUnread}, {&k.ToggleFlag, mailToggleFlag},
+		{&k.Delete, mailDelete}, {&k.Move, mailMove}, {&k.Archive, mailArchive}, {&k.Undo, mailUndo},
+		{&k.Compose, mailCompose}, {&k.Reply, mailReply}, {&k.ReplyAll, mailReplyAll},
+		{&k.Forward, mailForward}, {&k.ForwardAtt, mailForwardAtt},
+	} {
+		if key.Matches(msg, *b.b) {
+			return b.a
+		}
+	}
+	return mailNone
+}
+
+// readerKeys is the message reader's key map.
+type readerKeys struct {
+	Up, Down, Top, Bottom key.Binding
+	PageUp, PageDown      key.Binding
+	HalfUp, HalfDown      key.Binding
+	Back, Left            key.Binding
+	NextMsg, PrevMsg      key.Binding
+	Headers               key.Binding
+	Save, OpenAtt         key.Binding
+	mailKeys
+}
+
+func defaultReaderKeys() readerKeys {
+	return readerKeys{
+		Up:       bind([]string{"k", "up"}, "k/↑", "scroll up"),
+		Down:     bind([]string{"j", "down"}, "j/↓", "scroll down"),
+		Top:      bind([]string{"g", "home"}, "g/home", "top"),
+		Bottom:   bind([]string{"G", "end"}, "G/end", "bottom"),
+		PageUp:   bind([]string{"pgup", "ctrl+b", "b"}, "pgup/b", "page up"),
+		PageDown: bind([]string{"pgdown", "ctrl+f", " "}, "pgdn/space", "page down"),
+		HalfUp:   bind([]string{"ctrl+u"}, "ctrl+u", "half page up"),
+		HalfDown: bind([]string{"ctrl+d"}, "ctrl+d", "half page down"),
+		Back:     bind([]string{"q", "esc"}, "q/esc", "back to list"),
+		Left:     bind([]string{"h", "left"}, "h/←", "to list"),
+		NextMsg:  bind([]string{"J", "n"}, "J/n", "next message"),
+		PrevMsg:  bind([]string{"K", "p"}, "K/p", "previous message"),
+		Headers:  bind([]string{"H"}, "H", "all headers"),
+		Save:     bind([]string{"s"}, "s", "save attachment"),
+		OpenAtt:  bind([]string{"o"}, "o", "open attachment"),
+		mailKeys: defaultMailKeys(),
+	}
+}
+
 func (k *readerKeys) actions() map[string]*key.Binding {
-	return map[string]*key.Binding{
+	m := map[string]*key.Binding{
 		actUp: &k.Up, actDown: &k.Down, actTop: &k.Top, actBottom: &k.Bottom,
 		actPageUp: &k.PageUp, actPageDown: &k.PageDown, actHalfUp: &k.HalfUp, actHalfDown: &k.HalfDown,
 		actBack: &k.Back, actPaneLeft: &k.Left, actNextMsg: &k.NextMsg, actPrevMsg: &k.PrevMsg,
 		actHeaders: &k.Headers, actSave: &k.Save, actOpenAtt: &k.OpenAtt,
-		actToggleUnread: &k.ToggleUnread, actToggleFlag: &k.ToggleFlag,
-		actDelete: &k.Delete, actMove: &k.Move, actArchive: &k.Archive, actUndo: &k.Undo,
-		actCompose: &k.Compose, actReply: &k.Reply, actReplyAll: &k.ReplyAll,
-		actForward: &k.Forward, actForwardAtt: &k.ForwardAtt,
 	}
+	k.mailKeys.addActions(m)
+	return m
 }
 
 // ShortHelp implements help.KeyMap.

@@ -374,25 +374,26 @@ const (
 	listQuit
 	listFocusLeft
 	listSearch
-	listToggleUnread
-	listToggleFlag
-	listDelete
-	listMove
-	listArchive
-	listUndo
+	listMail // a message key: the mailAction says which
 	listSync
-	listCompose
-	listReply
-	listReplyAll
-	listForward
-	listForwardAtt
 	listEdit
 	listSendNow
 )
 
 // Update handles a key press. Movement and view changes happen here;
 // anything needing I/O is returned as an action for the root model.
-func (l *listModel) Update(msg tea.KeyMsg) listAction {
+func (l *listModel) Update(msg tea.KeyMsg) (listAction, mailAction) {
+	a := l.update(msg)
+	if a != listNone {
+		return a, mailNone
+	}
+	if ma := l.keys.match(msg); ma != mailNone {
+		return listMail, ma
+	}
+	return l.updateLate(msg), mailNone
+}
+
+func (l *listModel) update(msg tea.KeyMsg) listAction {
 	k := l.keys
 	page := max(l.height, 1)
 	switch {
@@ -434,30 +435,16 @@ func (l *listModel) Update(msg tea.KeyMsg) listAction {
 		return listFocusLeft
 	case key.Matches(msg, k.Search):
 		return listSearch
-	case key.Matches(msg, k.ToggleUnread):
-		return listToggleUnread
-	case key.Matches(msg, k.ToggleFlag):
-		return listToggleFlag
-	case key.Matches(msg, k.Delete):
-		return listDelete
-	case key.Matches(msg, k.Move):
-		return listMove
-	case key.Matches(msg, k.Archive):
-		return listArchive
-	case key.Matches(msg, k.Undo):
-		return listUndo
+	}
+	return listNone
+}
+
+// updateLate handles the keys checked after the message keys.
+func (l *listModel) updateLate(msg tea.KeyMsg) listAction {
+	k := l.keys
+	switch {
 	case key.Matches(msg, k.Sync):
 		return listSync
-	case key.Matches(msg, k.Compose):
-		return listCompose
-	case key.Matches(msg, k.Reply):
-		return listReply
-	case key.Matches(msg, k.ReplyAll):
-		return listReplyAll
-	case key.Matches(msg, k.Forward):
-		return listForward
-	case key.Matches(msg, k.ForwardAtt):
-		return listForwardAtt
 	case key.Matches(msg, k.Edit):
 		return listEdit
 	case key.Matches(msg, k.SendNow):

@@ -171,21 +171,21 @@ const (
 	readerPrev
 	readerSave
 	readerOpenAtt
-	readerToggleUnread
-	readerToggleFlag
-	readerDelete
-	readerMove
-	readerArchive
-	readerUndo
-	readerCompose
-	readerReply
-	readerReplyAll
-	readerForward
-	readerForwardAtt
+	readerMail // a message key: the mailAction says which
 )
 
 // Update handles a key press.
-func (r *readerModel) Update(msg tea.KeyMsg) readerAction {
+func (r *readerModel) Update(msg tea.KeyMsg) (readerAction, mailAction) {
+	if a := r.update(msg); a != readerNone {
+		return a, mailNone
+	}
+	if ma := r.keys.match(msg); ma != mailNone {
+		return readerMail, ma
+	}
+	return readerNone, mailNone
+}
+
+func (r *readerModel) update(msg tea.KeyMsg) readerAction {
 	k := r.keys
 	switch {
 	case key.Matches(msg, k.Down):
@@ -217,28 +217,6 @@ func (r *readerModel) Update(msg tea.KeyMsg) readerAction {
 		return readerSave
 	case key.Matches(msg, k.OpenAtt):
 		return readerOpenAtt
-	case key.Matches(msg, k.ToggleUnread):
-		return readerToggleUnread
-	case key.Matches(msg, k.ToggleFlag):
-		return readerToggleFlag
-	case key.Matches(msg, k.Delete):
-		return readerDelete
-	case key.Matches(msg, k.Move):
-		return readerMove
-	case key.Matches(msg, k.Archive):
-		return readerArchive
-	case key.Matches(msg, k.Undo):
-		return readerUndo
-	case key.Matches(msg, k.Compose):
-		return readerCompose
-	case key.Matches(msg, k.Reply):
-		return readerReply
-	case key.Matches(msg, k.ReplyAll):
-		return readerReplyAll
-	case key.Matches(msg, k.Forward):
-		return readerForward
-	case key.Matches(msg, k.ForwardAtt):
-		return readerForwardAtt
 	}
 	return readerNone
 }
