@@ -535,21 +535,18 @@ func (a *IMAP) listAndFill(ctx context.Context, c *imapt.Client, fc *folderCache
 	}
 }
 
-func (a *IMAP) scheduleFill(name string) {
-	a.addBG(bgTask{key: "fill:" + name, fn: func(ctx context.Context, c *imapt.Client) error {
-		more, err := a.fillStep(ctx, c, name)
-		if err == nil && more {
-			a.scheduleFill(name)
-		}
-		return err
-	}})
-}
+func (a *IMAP) scheduleFill(name string) { a.scheduleSteps("fill:"+name, name, a.fillStep) }
 
-func (a *IMAP) scheduleBodies(name string) {
-	a.addBG(bgTask{key: "bodies:" + name, fn: func(ctx context.Context, c *imapt.Client) error {
-		more, err := a.fetchSomeBodies(ctx, c, name)
+func (a *IMAP) scheduleBodies(name string) { a.scheduleSteps("bodies:"+name, name, a.fetchSomeBodies) }
+
+// scheduleSteps queues one step of background work on folder name and,
+// while the step says more remains, queues the next after it, so other
+// requests get the connection between steps.
+func (a *IMAP) scheduleSteps(key, name string, step func(context.Context, *imapt.Client, string) (bool, error)) {
+	a.addBG(bgTask{key: key, fn: func(ctx context.Context, c *imapt.Client) error {
+		more, err := step(ctx, c, name)
 		if err == nil && more {
-			a.scheduleBodies(name)
+			a.scheduleSteps(key, name, step)
 		}
 		return err
 	}})
