@@ -307,6 +307,34 @@ func (l *Local) move(ctx context.Context, src *maildir.Folder, ids []MsgID, dst 
 	return nil
 }
 
+// Postpone stores a draft (flags D and S) durably in the Drafts folder,
+// then removes the draft replace, when given, that it supersedes. It is
+// how an account without [smtp] keeps a message being written.
+func (l *Local) Postpone(ctx context.Context, raw io.Reader, replace MsgID) (MsgID, error) {
+	name, err := l.RoleFolder(ctx, RoleDrafts)
+	if err != nil {
+		return "", err
+	}
+	f, err := l.folder(name)
+	if err != nil {
+		return "", err
+	}
+	e, err := f.Deliver(raw, "DS")
+	if err != nil {
+		return "", fmt.Errorf("%s: %s: %w", l.cfg.Name, name, err)
+	}
+	if replace != "" && string(replace) != e.Key {
+		old, err := f.Find(string(replace))
+		if err == nil {
+			err = f.Remove(old)
+		}
+		if err != nil && !errors.Is(err, maildir.ErrNotFound) {
+			return MsgID(e.Key), fmt.Errorf("%s: remove the old draft: %w", l.cfg.Name, err)
+		}
+	}
+	return MsgID(e.Key), nil
+}
+
 // Delete moves messages to the Trash folder (created when missing); in
 // the Trash folder it removes them for good.
 func (l *Local) Delete(ctx context.Context, folder string, ids []MsgID) error {

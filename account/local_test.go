@@ -418,3 +418,24 @@ func ExampleLocal() {
 	fmt.Printf("%+v\n", folders)
 	// Output: [{Name:INBOX Role:inbox Total:0 Unread:0}]
 }
+
+// TestLocalPostpone: a draft lands in Drafts (created when missing) with
+// the D and S flags; postponing it again replaces it.
+func TestLocalPostpone(t *testing.T) {
+	l, _ := newTestLocal(t, nil, nil)
+	ctx := context.Background()
+	first, err := l.Postpone(ctx, strings.NewReader(testMessage("draft one")), "")
+	if err != nil {
+		t.Fatalf("Postpone: %v", err)
+	}
+	if got := subjects(t, l, "Drafts"); len(got) != 1 || got[0] != "draft one DS" {
+		t.Fatalf("Drafts after Postpone = %q, want [\"draft one DS\"]", got)
+	}
+	second, err := l.Postpone(ctx, strings.NewReader(testMessage("draft two")), first)
+	if err != nil || second == first {
+		t.Fatalf("Postpone(replace %s) = %s, %v", first, second, err)
+	}
+	if got := subjects(t, l, "Drafts"); len(got) != 1 || got[0] != "draft two DS" {
+		t.Fatalf("Drafts after replacing = %q, want [\"draft two DS\"]", got)
+	}
+}

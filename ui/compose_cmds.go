@@ -114,10 +114,8 @@ type postponer interface {
 	Postpone(ctx context.Context, raw io.Reader, replace account.MsgID) (account.MsgID, error)
 }
 
-// maildirAccount is an account whose folders are a local maildir
-// (account.Local): drafts are stored there when it cannot send.
-type maildirAccount interface {
-	Maildir() string
+// roleFolderer names (and creates) the folder playing a role.
+type roleFolderer interface {
 	RoleFolder(ctx context.Context, role string) (string, error)
 }
 
@@ -527,10 +525,10 @@ func sendQueued(a account.Account, s account.Sender, acct int, outbox, drafts, k
 	}
 }
 
-// postponeCompose stores the draft in Drafts, replacing the draft it was
-// resumed from: through the account's Postpone, else (an account with no
-// [smtp] server) straight into its maildir. Once it is stored the
-// compose's directory dir is removed.
+// postponeCompose stores the draft in Drafts through the account's
+// Postpone (the sending half's, or the maildir's for an account with no
+// [smtp] server), replacing the draft it was resumed from. Once it is
+// stored the compose's directory dir is removed.
 func postponeCompose(a account.Account, acct int, seq uint64, d account.Draft, replace account.MsgID, dir string, now time.Time) tea.Cmd {
 	domain := domainOf(a.Address())
 	return func() tea.Msg {
@@ -545,17 +543,14 @@ func postponeCompose(a account.Account, acct int, seq uint64, d account.Draft, r
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()
-		switch p := a.(type) {
-		case postponer:
+		if p, ok := account.As[postponer](a); ok {
 			out.id, out.err = p.Postpone(ctx, bytes.NewReader(raw), replace)
-			if ma, ok := a.(maildirAccount); ok {
-				if name, err := ma.RoleFolder(ctx, account.RoleDrafts); err == nil {
+			if rf, ok := account.As[roleFolderer](a); ok {
+				if name, err := rf.RoleFolder(ctx, account.RoleDrafts); err == nil {
 					out.folder = name
 				}
 			}
-		case maildirAccount:
-			out.folder, out.id, out.err = postponeMaildir(ctx, p, raw, replace)
-		default:
+		} else {
 			out.err = errors.New("this account cannot store drafts")
 		}
 		if out.err != nil {
@@ -565,35 +560,6 @@ func postponeCompose(a account.Account, acct int, seq uint64, d account.Draft, r
 		}
 		return out
 	}
-}
-
-// postponeMaildir delivers a draft (flags D and S) into the account's
-// Drafts maildir folder and then removes the draft it replaces.
-func postponeMaildir(ctx context.Context, a maildirAccount, raw []byte, replace account.MsgID) (string, account.MsgID, error) {
-	name, err := a.RoleFolder(ctx, account.RoleDrafts)
-	if err != nil {
-		return "", "", err
-	}
-	d, err := maildir.Open(a.Maildir())
-	if err != nil {
-		return "", "", err
-	}
-	f, err := d.Folder(name)
-	if err != nil {
-		return "", "", err
-	}
-	e, err := f.Deliver(bytes.NewReader(raw), maildir.Flags("DS"))
-	if err != nil {
-		return "", "", err
-	}
-	if replace != "" {
-		if old, err := f.Find(string(replace)); err == nil {
-			if err := f.Remove(old); err != nil {
-				return name, account.MsgID(e.Key), fmt.Errorf("remove the old draft: %w", err)
-			}
-		}
-	}
-	return name, account.MsgID(e.Key), nil
 }
 
 // countQueued asks a Sender how many messages wait in its Outbox.
