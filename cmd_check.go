@@ -16,12 +16,6 @@ const checkTimeout = 30 * time.Second
 // maxCapsShown bounds the capability list printed per server.
 const maxCapsShown = 300
 
-// checker is what a POP3 or IMAP account offers `mailbag check`: log in,
-// list the capabilities, log out.
-type checker interface {
-	Check(ctx context.Context) ([]string, error)
-}
-
 // runCheck validates the config, prints what it found per account, then
 // logs in to every server: one line per server, "home: pop3
 // 127.0.0.1:995: ok (CAPA: …)" or the one-line error. Exit 2 for a bad
@@ -90,11 +84,7 @@ func (c *cli) checkServer(ctx context.Context, a account.AccountConfig, srv *acc
 			return nil, err
 		}
 		defer acct.Close()
-		var ck any = acct
-		if k, ok := ck.(checker); ok {
-			return k.Check(ctx)
-		}
-		return nil, fmt.Errorf("this build cannot log in to IMAP servers yet")
+		return acct.Check(ctx)
 	}
 	return nil, fmt.Errorf("unknown server kind %q", srv.Kind)
 }
