@@ -92,9 +92,9 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// openSender opens the account named name as a Sender: the account
-// account.Open builds, wrapped with the [smtp] half when Open did not.
-// opt (may be nil) is for tests and the demo.
+// openSender opens the account named name as a Sender, as account.Open
+// builds it. With opt (tests and the demo) the backend is wrapped again
+// with those send options.
 func openSender(cfg *account.Config, name string, opt *account.SendOptions) (account.Sender, func(), error) {
 	accts, err := account.Open(cfg)
 	if err != nil {
