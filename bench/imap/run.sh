@@ -38,6 +38,7 @@ ca=$(sed -n 's/.*"ca_file": *"\([^"]*\)".*/\1/p' "$env_json")
 port=$(sed -n 's/.*"imaps": *\([0-9]*\).*/\1/p' "$env_json")
 pass=secret-carol
 newest="benchmark message [0-9]"
+settle="${SETTLE:-15}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -53,9 +54,13 @@ timed() {
 			end=$(date +%s.%N)
 			local pid rss
 			pid=$(tmux list-panes -t "$sess" -F '#{pane_pid}')
+			# Peak RSS after the client has settled (mailbag keeps
+			# fetching envelopes in the background after the first
+			# screen; aerc fetches as the list scrolls).
+			sleep "$settle"
 			rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
 			tmux kill-session -t "$sess"
-			echo "$name: first screen $(echo "$end - $start" | bc) s, peak RSS ${rss} kB"
+			echo "$name: first screen $(echo "$end - $start" | bc) s, peak RSS ${rss} kB ${settle} s later"
 			return
 		fi
 		sleep 0.05
@@ -63,6 +68,25 @@ timed() {
 	tmux kill-session -t "$sess" 2>/dev/null || true
 	echo "$name: newest message not seen within 30 s"
 }
+
+# mailbag itself, as a whole process in the same terminal harness: first
+# open with an empty cache, then a later open with the cache.
+go build -o "$work/mailbag" .
+cat >"$work/mailbag.toml" <<EOM
+[accounts.bench]
+address = "carol@example.test"
+maildir = "$work/mb"
+[accounts.bench.imap]
+host = "127.0.0.1"
+port = $port
+tls = "tls"
+username = "carol"
+password = "$pass"
+ca_file = "$ca"
+EOM
+chmod 600 "$work/mailbag.toml"
+timed mailbag-cold "$work/mailbag" --config "$work/mailbag.toml"
+timed mailbag-cached "$work/mailbag" --config "$work/mailbag.toml"
 
 if command -v neomutt >/dev/null; then
 	cat >"$work/neomuttrc" <<EON
