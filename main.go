@@ -204,22 +204,24 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-// runSyncAndFlush is `mailbag sync [ACCOUNT…]`: the download half
-// (cmd_sync.go), then the outbox of every named account with [smtp]
-// (DESIGN.md §2). Exit 0 when both went well, 1 otherwise, 2 for usage
-// and config errors.
+// runSyncAndFlush is `mailbag sync [ACCOUNT…]` (DESIGN.md §2): the outbox
+// of every named account with [smtp] first, so that the IMAP resync that
+// follows also puts the copies just sent in the server's Sent; then the
+// download and resync half (cmd_sync.go). Exit 0 when both went well, 1
+// otherwise, 2 for usage and config errors.
 func (c *cli) runSyncAndFlush(ctx context.Context, inv invocation) int {
-	status := c.runSyncCommand(ctx, inv)
-	if status == exitUsage {
-		return status
-	}
 	cfg, path, _, err := c.loadConfig(inv)
 	if err != nil {
 		return c.configErr(path, err)
 	}
-	ctx, stop := interruptible(ctx)
-	defer stop()
-	if flush := flushOutboxes(ctx, cfg, inv.args, nil, c.stderr); flush != exitOK {
+	fctx, stop := interruptible(ctx)
+	flush := flushOutboxes(fctx, cfg, inv.args, nil, c.stderr)
+	stop()
+	status := c.runSyncCommand(ctx, inv)
+	if status == exitUsage {
+		return status
+	}
+	if flush != exitOK {
 		status = flush
 	}
 	return status

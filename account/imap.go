@@ -15,6 +15,7 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mailbag/mailbag/store/index"
 	"github.com/mailbag/mailbag/store/maildir"
 	imapt "github.com/mailbag/mailbag/transport/imap"
 	"github.com/mailbag/mailbag/transport/tlsconf"
@@ -63,6 +64,9 @@ type IMAP struct {
 	srv  *ServerConfig
 	dir  *maildir.Dir
 	tlsc *tls.Config
+	// local serves the local messages (imap_local.go) from the same
+	// maildir.
+	local *Local
 
 	events chan Event
 	reqs   chan *imapJob
@@ -80,6 +84,8 @@ type IMAP struct {
 	caps    []string
 	bg      []bgTask
 	open    string // folder to IDLE on (the last one synced by the UI)
+	// appendRefused: local sent copies the server refused this session.
+	appendRefused map[string]bool
 }
 
 // imapFolder is one server folder as listed.
@@ -155,6 +161,8 @@ func NewIMAP(cfg AccountConfig, opt *IMAPOptions) (*IMAP, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	a.dir = d
+	a.local = &Local{cfg: cfg, dir: d, indexes: make(map[string]*index.Index), events: make(chan Event)}
+	a.appendRefused = make(map[string]bool)
 	a.tlsc = a.opt.TLSConfig
 	if a.tlsc == nil && cfg.IMAP.TLS != TLSNone {
 		if a.tlsc, err = tlsconf.Config(cfg.IMAP.Host, cfg.IMAP.CAFile); err != nil {
@@ -243,6 +251,7 @@ func (a *IMAP) Close() error {
 	a.mu.Unlock()
 	close(a.quit)
 	<-a.done
+	a.local.Close()
 	a.mu.Lock()
 	close(a.events)
 	a.mu.Unlock()
@@ -414,6 +423,7 @@ func (o *owner) connect(ctx context.Context) error {
 	a.caps = caps
 	a.mu.Unlock()
 	o.backoff = a.opt.Backoff
+	a.scheduleAppends() // local sent copies waiting for the server
 	if o.failed || !was {
 		o.failed = false
 		a.emit(EventOnline, "", nil)

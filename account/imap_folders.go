@@ -74,8 +74,11 @@ func displayName(mailbox string, delim rune) string {
 		parts[i] = p
 	}
 	name := strings.Join(parts, "/")
-	if strings.EqualFold(name, maildir.Inbox) {
+	switch {
+	case strings.EqualFold(name, maildir.Inbox):
 		name = "INBOX_"
+	case strings.EqualFold(name, localOutbox):
+		name += "_" // the local Outbox (imap_local.go)
 	}
 	if len(name) > 200 {
 		name = name[:200]
@@ -344,6 +347,11 @@ func (a *IMAP) Folders(ctx context.Context) ([]Folder, error) {
 		}
 		out = append(out, fo)
 	}
+	for _, name := range a.localOnlyLocked() {
+		fo := Folder{Name: name, Role: a.local.Role(name)}
+		fo.Total, fo.Unread = a.localCount(name)
+		out = append(out, fo)
+	}
 	// INBOX first, then by name.
 	for i := range out {
 		if out[i].Name == maildir.Inbox && i > 0 {
@@ -368,20 +376,34 @@ func (fc *folderCache) counts() (total, unread int) {
 
 // List returns the cached envelopes of a folder at once, without touching
 // the network; SyncFolder brings them up to date. Envelope.Key is the
-// message's MsgID ("UIDVALIDITY.UID") and Envelope.Name is empty.
+// message's MsgID ("UIDVALIDITY.UID") and Envelope.Name is empty. Local
+// messages (imap_local.go) are listed with their maildir key and name.
 func (a *IMAP) List(ctx context.Context, folder string) ([]Envelope, error) {
 	if err := a.checkOpen(ctx); err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	if a.isLocalOnlyLocked(folder) {
+		a.mu.Unlock()
+		return a.local.List(ctx, folder)
+	}
 	fc, err := a.cacheLocked(folder)
 	if err != nil {
+		a.mu.Unlock()
 		return nil, err
 	}
 	out := make([]Envelope, 0, len(fc.st.Msgs))
 	for _, m := range fc.st.Msgs {
 		out = append(out, m.Env)
+	}
+	withLocal := a.hasLocalLocked(folder)
+	a.mu.Unlock()
+	if withLocal {
+		envs, err := a.localMessages(ctx, folder)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, envs...)
 	}
 	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
 
@@ -403,6 +402,15 @@ func (a *IMAP) SetFlags(ctx context.Context, folder string, ids []MsgID, add, re
 	if err := a.checkOpen(ctx); err != nil {
 		return err
 	}
+	ids, local := splitIDs(ids)
+	if len(local) > 0 {
+		if err := a.local.SetFlags(ctx, folder, local, add, remove); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
 	a.mu.Lock()
 	fc, err := a.cacheLocked(folder)
 	if err != nil {
@@ -498,12 +506,30 @@ func (a *IMAP) queueRemoval(ctx context.Context, folder string, ids []MsgID, kin
 // Move moves messages to another folder: at once in the cache, then MOVE
 // (RFC 6851), or COPY + STORE \Deleted + EXPUNGE where MOVE is missing.
 func (a *IMAP) Move(ctx context.Context, from string, ids []MsgID, to string) error {
+	ids, local := splitIDs(ids)
+	if len(local) > 0 {
+		if err := a.moveLocal(ctx, from, local, to); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
 	return a.queueRemoval(ctx, from, ids, opMove, to)
 }
 
 // Delete moves messages to Trash; in Trash, or with DeleteExpunge, or
 // when there is no Trash, it marks them \Deleted and expunges them.
 func (a *IMAP) Delete(ctx context.Context, folder string, ids []MsgID) error {
+	ids, local := splitIDs(ids)
+	if len(local) > 0 {
+		if err := a.removeLocal(ctx, folder, local); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
 	a.mu.Lock()
 	trash := a.roleFolderLocked(RoleTrash)
 	a.mu.Unlock()
@@ -522,54 +548,6 @@ func (a *IMAP) Archive(ctx context.Context, folder string, ids []MsgID) error {
 		return fmt.Errorf("%s: no archive folder (name one in [accounts.%s.folders])", a.cfg.Name, a.cfg.Name)
 	}
 	return a.Move(ctx, folder, ids, arch)
-}
-
-// AppendSent stores a sent message in the server's Sent folder (APPEND,
-// RFC 3501 §6.3.11, flagged \Seen), creating the folder when the server
-// asks for it (TRYCREATE).
-func (a *IMAP) AppendSent(ctx context.Context, raw []byte) error {
-	a.mu.Lock()
-	sent := a.roleFolderLocked(RoleSent)
-	mbox, ok := a.mailboxLocked(sent)
-	a.mu.Unlock()
-	if sent == "" || !ok {
-		mbox = "Sent"
-		if n, ok := a.cfg.Folders[RoleSent]; ok {
-			mbox = n
-		}
-	}
-	return a.doJob(ctx, &imapJob{ctx: ctx, what: "append", once: true, done: make(chan error, 1), fn: func(ctx context.Context, c *imapt.Client) error {
-		appendOnce := func() error {
-			return c.DoTimeout(ctx, 4*c.Timeout(), "append to "+mbox, func() error {
-				cmd := c.Append(mbox, int64(len(raw)), &goimap.AppendOptions{Flags: []goimap.Flag{goimap.FlagSeen}, Time: time.Now()})
-				if _, err := cmd.Write(raw); err != nil {
-					cmd.Close()
-					return err
-				}
-				if err := cmd.Close(); err != nil {
-					return err
-				}
-				_, err := cmd.Wait()
-				return err
-			})
-		}
-		err := appendOnce()
-		var ie *goimap.Error
-		if err != nil && errors.As(err, &ie) && ie.Code == goimap.ResponseCodeTryCreate {
-			if cerr := c.Do(ctx, "create "+mbox, func() error { return c.Create(mbox, nil).Wait() }); cerr == nil {
-				err = appendOnce()
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", a.cfg.Name, err)
-		}
-		if sent != "" {
-			a.addBG(bgTask{key: "sync:" + sent, fn: func(ctx context.Context, c *imapt.Client) error {
-				return a.syncFolder(ctx, c, sent, false)
-			}})
-		}
-		return nil
-	}})
 }
 
 var _ Account = (*IMAP)(nil)

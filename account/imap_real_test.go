@@ -117,8 +117,14 @@ func TestIMAPRealDovecot(t *testing.T) {
 			if len(body) < len(testMsg(9))-10 {
 				t.Fatalf("Open = %d bytes", len(body))
 			}
-			if err := a.AppendSent(ctx, testMsg(200)); err != nil {
-				t.Fatalf("AppendSent: %v", err)
+			// A sent copy reaches the server's Sent, which a fresh
+			// dovecot user lacks: it is created.
+			fileSentCopy(t, a, testMsg(200))
+			if err := a.Sync(ctx, nil); err != nil {
+				t.Fatalf("Sync with a sent copy: %v", err)
+			}
+			if subj, local := listSubjects(t, a, "Sent"); len(subj) != 1 || local != 0 {
+				t.Fatalf("Sent lists %v (%d local), want the copy from the server", subj, local)
 			}
 		})
 	}

@@ -53,6 +53,10 @@ func (a *IMAP) SyncFolder(ctx context.Context, folder string) error {
 		return err
 	}
 	a.mu.Lock()
+	if a.isLocalOnlyLocked(folder) {
+		a.mu.Unlock()
+		return nil // nothing of it is on the server
+	}
 	_, known := a.mailboxLocked(folder)
 	listed := len(a.folders) > 0
 	if known {
@@ -88,6 +92,9 @@ func (a *IMAP) Sync(ctx context.Context, progress func(Progress)) error {
 	err := a.do(ctx, "sync", func(ctx context.Context, c *imapt.Client) error {
 		progress(Progress{Account: a.cfg.Name, Stage: "listing"})
 		if err := a.syncFolders(ctx, c); err != nil {
+			return err
+		}
+		if err := a.appendAll(ctx, c); err != nil {
 			return err
 		}
 		a.mu.Lock()
@@ -1000,6 +1007,9 @@ func (a *IMAP) fetchBodies(ctx context.Context, c *imapt.Client, fc *folderCache
 func (a *IMAP) Open(ctx context.Context, folder string, id MsgID) (io.ReadCloser, error) {
 	if err := a.checkOpen(ctx); err != nil {
 		return nil, err
+	}
+	if isLocalID(id) {
+		return a.local.Open(ctx, folder, id)
 	}
 	uv, uid, ok := parseMsgID(id)
 	if !ok {

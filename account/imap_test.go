@@ -360,7 +360,7 @@ func TestIMAPActions(t *testing.T) {
 			if n := len(cacheView(t, a, "INBOX")); n != 7 {
 				t.Fatalf("cache INBOX has %d after 3 removals, want 7", n)
 			}
-			must(a.AppendSent(ctx, testMsg(100)))
+			fileSentCopy(t, a, testMsg(100))
 			must(a.Sync(ctx, nil))
 			for _, f := range []string{"INBOX", "Archive", "Trash", "Sent"} {
 				_, sv := serverView(t, s, f)
