@@ -108,8 +108,6 @@ type folderCache struct {
 	fill        []uint32
 	fillUIDNext uint32
 	fillModSeq  uint64
-	// pack packs the envelopes fetched while filling (nil otherwise).
-	pack *envPacker
 }
 
 // imapJob is a request run by the owner goroutine on the connection.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mailbag/mailbag/store/maildir"
@@ -24,30 +26,46 @@ import (
 // the cached body, if any. It is written atomically (temporary file,
 // fsync, rename, directory fsync) and read in one piece.
 //
-//	magic    "MBIMAPS1"
-//	header   uidvalidity u32, uidnext u32, highestmodseq u64, complete u8, count u32
-//	records  uid u32, size i64, date unix i64 (0: none), zone offset i32,
-//	         then nine strings (uvarint length, bytes): flags, body key,
-//	         from, to, cc, subject, message-id, in-reply-to, references
+//	magic    "MBIMAPS2"
+//	header   uidvalidity u32, uidnext u32, highestmodseq u64, complete u8,
+//	         count u32, string bytes u32
+//	records  count times: uid u32, zone offset i32, date unix i64 (0: none),
+//	         size i64, then nine strings as (offset u32, length u32) into
+//	         the string section: flags, body key, from, to, cc, subject,
+//	         message-id, in-reply-to, references
+//	strings  the string section, each string stored once
 //	trailer  CRC-32C of everything before
+//
+// Files of the first format ("MBIMAPS1", the strings inline in each
+// record) are still read.
 const (
-	imapStateFile  = "mailbag-imap-state"
-	imapStateMagic = "MBIMAPS1"
+	imapStateFile    = "mailbag-imap-state"
+	imapStateMagic   = "MBIMAPS2"
+	imapStateMagicV1 = "MBIMAPS1"
 	// maxStateRecords bounds a hostile or corrupt file before allocating.
 	maxStateRecords = 1 << 24
-	maxStateString  = 1 << 20
+	maxStateString  = 1<<refLenBits - 1
+	stateHeaderLen  = 8 + 4 + 4 + 8 + 1 + 4 + 4
+	stateRecordLen  = 4 + 4 + 8 + 8 + 9*8
 )
 
 var stateCRC = crc32.MakeTable(crc32.Castagnoli)
 
-// imapMsg is one server message as cached.
+// imapMsg is one server message as cached. It holds no pointers, so the
+// garbage collector never scans the cache of a large folder: its strings
+// live in the folder's strArena, and the folderState methods turn it into
+// an Envelope.
 type imapMsg struct {
-	UID     uint32
-	BodyKey string // maildir key of the cached body; "" when not cached
-	Env     Envelope
+	UID  uint32
+	zone int32 // seconds east of UTC of date
+	date int64 // Unix seconds; 0: none
+	size int64
+	// key is the MsgID; the others are the Envelope fields of the same
+	// names, and body the maildir key of the cached body ("": none).
+	key, flags, body, from, to, cc, subject, messageID, inReplyTo, references strRef
 }
 
-// folderState is the cache of one server folder.
+// folderState is the cache of one folder.
 type folderState struct {
 	UIDValidity   uint32
 	UIDNext       uint32
@@ -56,9 +74,195 @@ type folderState struct {
 	// when the state was written (RFC 4549 §4.3 "UID set known").
 	Complete bool
 	Msgs     map[uint32]*imapMsg
+
+	strs     strArena
+	slab     []imapMsg // where the next messages are allocated
+	nextSlab int
+	zones    map[int32]*time.Location
 }
 
 func newFolderState() *folderState { return &folderState{Msgs: make(map[uint32]*imapMsg)} }
+
+// newMsg returns a zeroed message from the current slab. Slabs start small
+// and double, so a folder of a few messages does not pin a large one.
+func (st *folderState) newMsg() *imapMsg {
+	if len(st.slab) == 0 {
+		st.nextSlab = min(max(2*st.nextSlab, 8), 4096)
+		st.slab = make([]imapMsg, st.nextSlab)
+	}
+	m := &st.slab[0]
+	st.slab = st.slab[1:]
+	return m
+}
+
+// put caches a message from its envelope (Key and Name are ignored: the
+// key is made from UIDVALIDITY and uid) and returns it.
+func (st *folderState) put(uid uint32, body string, e *Envelope) *imapMsg {
+	m := st.newMsg()
+	m.UID = uid
+	m.size = e.Size
+	if !e.Date.IsZero() {
+		m.date = e.Date.Unix()
+		_, off := e.Date.Zone()
+		m.zone = int32(off)
+	}
+	m.key = st.keyRef(uid)
+	m.flags = st.strs.shared(string(e.Flags))
+	m.body = st.strs.put(body)
+	m.from = st.strs.shared(e.From)
+	m.to = st.strs.shared(e.To)
+	m.cc = st.strs.shared(e.Cc)
+	m.subject = st.strs.put(e.Subject)
+	m.messageID = st.strs.put(e.MessageID)
+	m.inReplyTo = st.strs.shared(e.InReplyTo)
+	m.references = st.strs.shared(e.References)
+	st.Msgs[uid] = m
+	return m
+}
+
+// keyRef stores the MsgID of uid.
+func (st *folderState) keyRef(uid uint32) strRef {
+	var b [24]byte
+	k := strconv.AppendUint(b[:0], uint64(st.UIDValidity), 10)
+	k = append(k, '.')
+	k = strconv.AppendUint(k, uint64(uid), 10)
+	return st.strs.putBytes(k)
+}
+
+// env returns the envelope of m. Its strings share the cache's memory.
+func (st *folderState) env(m *imapMsg) Envelope {
+	g := st.strs.get
+	e := Envelope{Key: g(m.key), Size: m.size, Flags: maildir.Flags(g(m.flags)),
+		From: g(m.from), To: g(m.to), Cc: g(m.cc), Subject: g(m.subject),
+		MessageID: g(m.messageID), InReplyTo: g(m.inReplyTo), References: g(m.references)}
+	if m.date != 0 {
+		e.Date = time.Unix(m.date, 0).In(st.zone(m.zone))
+	}
+	return e
+}
+
+// zone returns a location for a UTC offset, one per offset.
+func (st *folderState) zone(off int32) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	if loc, ok := st.zones[off]; ok {
+		return loc
+	}
+	if st.zones == nil {
+		st.zones = map[int32]*time.Location{}
+	}
+	loc := time.FixedZone("", int(off))
+	if len(st.zones) < 256 {
+		st.zones[off] = loc
+	}
+	return loc
+}
+
+func (st *folderState) flags(m *imapMsg) maildir.Flags { return maildir.Flags(st.strs.get(m.flags)) }
+
+func (st *folderState) setFlags(m *imapMsg, f maildir.Flags) { m.flags = st.strs.shared(string(f)) }
+
+func (st *folderState) bodyKey(m *imapMsg) string { return st.strs.get(m.body) }
+
+func (st *folderState) setBodyKey(m *imapMsg, key string) { m.body = st.strs.put(key) }
+
+// strRef locates a string of a strArena: block index, offset in the block
+// and length, packed as block<<50 | offset<<20 | length. The zero strRef
+// is "".
+type strRef uint64
+
+const (
+	refLenBits = 20
+	refOffBits = 30
+	// maxArenaBlocks bounds the block index (14 bits).
+	maxArenaBlocks = 1 << 14
+	arenaBlock     = 256 << 10 // the largest block strings are appended to
+)
+
+// strArena holds the strings of a folder's cache in a few large blocks
+// (no per-string allocation, nothing for the garbage collector to scan),
+// strings that repeat across messages (addresses, flags, thread
+// references) once. Bytes once written never change: appends go to the
+// unused tail of the last block, and a full block is replaced, not grown.
+// Strings of removed messages stay until the state is next read.
+type strArena struct {
+	blocks [][]byte
+	size   int64             // bytes in use, over all blocks
+	intern map[string]strRef // repeated strings, bounded by maxInterned
+	next   int               // size of the next block
+}
+
+const (
+	maxInterned = 1 << 14
+	// maxInternLen: longer strings are rarely repeated; not worth a map entry.
+	maxInternLen = 256
+)
+
+func (a *strArena) get(r strRef) string {
+	n := int(r & (1<<refLenBits - 1))
+	if n == 0 {
+		return ""
+	}
+	off := int(r >> refLenBits & (1<<refOffBits - 1))
+	b := a.blocks[r>>(refLenBits+refOffBits)]
+	return unsafe.String(&b[off], n)
+}
+
+// put stores s (cut to maxStateString bytes at a character boundary).
+func (a *strArena) put(s string) strRef {
+	if s == "" {
+		return 0
+	}
+	return a.putBytes(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+func (a *strArena) putBytes(s []byte) strRef {
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s) > maxStateString {
+		n := maxStateString
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	last := len(a.blocks) - 1
+	if last < 0 || cap(a.blocks[last])-len(a.blocks[last]) < len(s) {
+		if len(a.blocks) >= maxArenaBlocks {
+			// About 4 GB of strings: only a hostile server gets here,
+			// and its strings are then dropped rather than stored.
+			return 0
+		}
+		a.next = min(max(2*a.next, 4<<10), arenaBlock)
+		a.blocks = append(a.blocks, make([]byte, 0, max(a.next, len(s))))
+		last = len(a.blocks) - 1
+	}
+	b := a.blocks[last]
+	off := len(b)
+	a.blocks[last] = append(b, s...)
+	a.size += int64(len(s))
+	return strRef(last)<<(refLenBits+refOffBits) | strRef(off)<<refLenBits | strRef(len(s))
+}
+
+// shared stores s once for all the messages that repeat it.
+func (a *strArena) shared(s string) strRef {
+	if s == "" || len(s) > maxInternLen {
+		return a.put(s)
+	}
+	if r, ok := a.intern[s]; ok {
+		return r
+	}
+	r := a.put(s)
+	if a.intern == nil {
+		a.intern = make(map[string]strRef)
+	}
+	if len(a.intern) < maxInterned {
+		a.intern[a.get(r)] = r
+	}
+	return r
+}
 
 // msgID is the stable id of a cached message: "UIDVALIDITY.UID". It does
 // not change when the body gets cached.
@@ -88,14 +292,23 @@ func (st *folderState) encode() []byte {
 	return b.Bytes()
 }
 
-// writeTo streams the state file to w, so a large folder is never held
-// twice in memory.
+// writeTo streams the state file to w. The string section is the arena's
+// blocks as they are, so nothing is copied or looked up to write it.
 func (st *folderState) writeTo(w io.Writer) error {
 	h := crc32.New(stateCRC)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
-	var scratch [24]byte
-	bw.WriteString(imapStateMagic)
-	b := scratch[:0]
+	// Where each block starts in the string section.
+	starts := make([]uint32, len(st.strs.blocks))
+	var total uint64
+	for i, b := range st.strs.blocks {
+		starts[i] = uint32(total)
+		total += uint64(len(b))
+	}
+	if total > 1<<32-1 {
+		return fmt.Errorf("imap cache: %d bytes of strings, more than the format holds", total)
+	}
+	var scratch [stateRecordLen]byte
+	b := append(scratch[:0], imapStateMagic...)
 	b = binary.LittleEndian.AppendUint32(b, st.UIDValidity)
 	b = binary.LittleEndian.AppendUint32(b, st.UIDNext)
 	b = binary.LittleEndian.AppendUint64(b, st.HighestModSeq)
@@ -105,35 +318,30 @@ func (st *folderState) writeTo(w io.Writer) error {
 		b = append(b, 0)
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(st.Msgs)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	bw.Write(b)
-	str := func(s string) {
-		n := binary.PutUvarint(scratch[:], uint64(len(s)))
-		bw.Write(scratch[:n])
-		bw.WriteString(s)
+	ref := func(b []byte, r strRef) []byte {
+		n := uint32(r & (1<<refLenBits - 1))
+		off := uint32(0)
+		if n > 0 {
+			off = starts[r>>(refLenBits+refOffBits)] + uint32(r>>refLenBits&(1<<refOffBits-1))
+		}
+		b = binary.LittleEndian.AppendUint32(b, off)
+		return binary.LittleEndian.AppendUint32(b, n)
 	}
 	for _, m := range st.Msgs {
 		b := scratch[:0]
 		b = binary.LittleEndian.AppendUint32(b, m.UID)
-		b = binary.LittleEndian.AppendUint64(b, uint64(m.Env.Size))
-		var secs int64
-		var off int32
-		if !m.Env.Date.IsZero() {
-			secs = m.Env.Date.Unix()
-			_, o := m.Env.Date.Zone()
-			off = int32(o)
+		b = binary.LittleEndian.AppendUint32(b, uint32(m.zone))
+		b = binary.LittleEndian.AppendUint64(b, uint64(m.date))
+		b = binary.LittleEndian.AppendUint64(b, uint64(m.size))
+		for _, r := range [...]strRef{m.flags, m.body, m.from, m.to, m.cc, m.subject, m.messageID, m.inReplyTo, m.references} {
+			b = ref(b, r)
 		}
-		b = binary.LittleEndian.AppendUint64(b, uint64(secs))
-		b = binary.LittleEndian.AppendUint32(b, uint32(off))
 		bw.Write(b)
-		str(string(m.Env.Flags))
-		str(m.BodyKey)
-		str(m.Env.From)
-		str(m.Env.To)
-		str(m.Env.Cc)
-		str(m.Env.Subject)
-		str(m.Env.MessageID)
-		str(m.Env.InReplyTo)
-		str(m.Env.References)
+	}
+	for _, blk := range st.strs.blocks {
+		bw.Write(blk)
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -144,24 +352,97 @@ func (st *folderState) writeTo(w io.Writer) error {
 
 var errBadState = errors.New("corrupt imap state")
 
-// decodeState parses a state file. The strings of the envelopes share one
-// copy of the file, so a folder of 50,000 messages decodes in a few
-// allocations.
+// decodeState parses a state file held in data.
 func decodeState(data []byte) (*folderState, error) {
-	if len(data) < 8+21+4+4 || string(data[:8]) != imapStateMagic {
+	if len(data) >= 8 && string(data[:8]) == imapStateMagicV1 {
+		return decodeStateV1(data)
+	}
+	if len(data) < stateHeaderLen+4 || string(data[:8]) != imapStateMagic {
 		return nil, errBadState
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, stateCRC) != sum {
 		return nil, errBadState
 	}
-	// Every string below is a slice of data, which the caller hands over
-	// and never changes: no copy of a large folder's file.
-	s := unsafe.String(&body[0], len(body))
+	count, strLen := stateSizes(body[:stateHeaderLen])
+	recEnd := uint64(stateHeaderLen) + count*stateRecordLen
+	if recEnd+strLen != uint64(len(body)) {
+		return nil, errBadState
+	}
+	return decodeParts(body[:stateHeaderLen], body[stateHeaderLen:recEnd], body[recEnd:])
+}
+
+// stateSizes reads the record count and the string section's length from
+// a header.
+func stateSizes(header []byte) (count, strLen uint64) {
+	return uint64(binary.LittleEndian.Uint32(header[25:])), uint64(binary.LittleEndian.Uint32(header[29:]))
+}
+
+// decodeParts builds the state from the header, the records and the
+// string section of a checked file. The string section becomes the
+// arena's first block: no string is copied.
+func decodeParts(header, recs, strs []byte) (*folderState, error) {
+	count, _ := stateSizes(header)
+	if count > maxStateRecords || uint64(len(recs)) != count*stateRecordLen || len(strs) > 1<<refOffBits {
+		return nil, errBadState
+	}
+	st := newFolderState()
+	st.UIDValidity = binary.LittleEndian.Uint32(header[8:])
+	st.UIDNext = binary.LittleEndian.Uint32(header[12:])
+	st.HighestModSeq = binary.LittleEndian.Uint64(header[16:])
+	st.Complete = header[24] == 1
+	st.Msgs = make(map[uint32]*imapMsg, count)
+	if len(strs) > 0 {
+		st.strs.blocks = [][]byte{strs[:len(strs):len(strs)]}
+		st.strs.size = int64(len(strs))
+	}
+	slab := make([]imapMsg, count)
+	for i := range slab {
+		r := recs[i*stateRecordLen : (i+1)*stateRecordLen]
+		m := &slab[i]
+		m.UID = binary.LittleEndian.Uint32(r)
+		m.zone = int32(binary.LittleEndian.Uint32(r[4:]))
+		m.date = int64(binary.LittleEndian.Uint64(r[8:]))
+		m.size = int64(binary.LittleEndian.Uint64(r[16:]))
+		var refs [9]strRef
+		for j := range refs {
+			off := uint64(binary.LittleEndian.Uint32(r[24+8*j:]))
+			n := uint64(binary.LittleEndian.Uint32(r[28+8*j:]))
+			if n == 0 {
+				continue
+			}
+			if n > maxStateString || off+n > uint64(len(strs)) {
+				return nil, errBadState
+			}
+			refs[j] = strRef(off<<refLenBits | n)
+		}
+		m.flags, m.body, m.from, m.to, m.cc, m.subject, m.messageID, m.inReplyTo, m.references =
+			refs[0], refs[1], refs[2], refs[3], refs[4], refs[5], refs[6], refs[7], refs[8]
+		if m.UID == 0 {
+			return nil, errBadState
+		}
+		if _, dup := st.Msgs[m.UID]; dup {
+			return nil, errBadState
+		}
+		m.key = st.keyRef(m.UID)
+		st.Msgs[m.UID] = m
+	}
+	return st, nil
+}
+
+// decodeStateV1 parses a file of the first format.
+func decodeStateV1(data []byte) (*folderState, error) {
+	if len(data) < 8+21+4+4 {
+		return nil, errBadState
+	}
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, stateCRC) != sum {
+		return nil, errBadState
+	}
 	p := 8
 	u32 := func() uint32 { v := binary.LittleEndian.Uint32(body[p:]); p += 4; return v }
 	u64 := func() uint64 { v := binary.LittleEndian.Uint64(body[p:]); p += 8; return v }
-	st := &folderState{}
+	st := newFolderState()
 	st.UIDValidity = u32()
 	st.UIDNext = u32()
 	st.HighestModSeq = u64()
@@ -171,9 +452,6 @@ func decodeState(data []byte) (*folderState, error) {
 	if count > maxStateRecords || uint64(count)*(24+9) > uint64(len(body)) {
 		return nil, errBadState
 	}
-	st.Msgs = make(map[uint32]*imapMsg, count)
-	msgs := make([]imapMsg, count)
-	zones := map[int32]*time.Location{}
 	var bad bool
 	str := func() string {
 		l, n := binary.Uvarint(body[p:])
@@ -182,45 +460,30 @@ func decodeState(data []byte) (*folderState, error) {
 			return ""
 		}
 		p += n
-		v := s[p : p+int(l)]
+		v := string(body[p : p+int(l)])
 		p += int(l)
 		return v
 	}
-	for i := range msgs {
+	for range count {
 		if p+24 > len(body) {
 			return nil, errBadState
 		}
-		m := &msgs[i]
-		m.UID = u32()
-		m.Env.Size = int64(u64())
+		uid := u32()
+		var e Envelope
+		e.Size = int64(u64())
 		secs := int64(u64())
 		off := int32(u32())
 		if secs != 0 {
-			loc, ok := zones[off]
-			if !ok {
-				if off == 0 {
-					loc = time.UTC
-				} else {
-					loc = time.FixedZone("", int(off))
-				}
-				zones[off] = loc
-			}
-			m.Env.Date = time.Unix(secs, 0).In(loc)
+			e.Date = time.Unix(secs, 0).In(st.zone(off))
 		}
-		m.Env.Flags = maildir.Flags(str())
-		m.BodyKey = str()
-		m.Env.From = str()
-		m.Env.To = str()
-		m.Env.Cc = str()
-		m.Env.Subject = str()
-		m.Env.MessageID = str()
-		m.Env.InReplyTo = str()
-		m.Env.References = str()
-		if bad || m.UID == 0 {
+		e.Flags = maildir.Flags(str())
+		bodyKey := str()
+		e.From, e.To, e.Cc, e.Subject = str(), str(), str(), str()
+		e.MessageID, e.InReplyTo, e.References = str(), str(), str()
+		if bad || uid == 0 {
 			return nil, errBadState
 		}
-		m.Env.Key = string(msgID(st.UIDValidity, m.UID))
-		st.Msgs[m.UID] = m
+		st.put(uid, bodyKey, &e)
 	}
 	if p != len(body) {
 		return nil, errBadState
@@ -229,93 +492,59 @@ func decodeState(data []byte) (*folderState, error) {
 }
 
 // loadState reads the state of a folder; a missing or corrupt file gives
-// an empty state (the cache is rebuilt from the server).
+// an empty state (the cache is rebuilt from the server). The records and
+// the string section are read into buffers of their own, so the records'
+// bytes are not kept once decoded.
 func loadState(dir string) *folderState {
-	data, err := os.ReadFile(filepath.Join(dir, imapStateFile))
-	if err != nil {
-		return newFolderState()
-	}
-	st, err := decodeState(data)
+	st, err := readState(filepath.Join(dir, imapStateFile))
 	if err != nil {
 		return newFolderState()
 	}
 	return st
 }
 
+func readState(path string) (*folderState, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	header := make([]byte, stateHeaderLen)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, errBadState
+	}
+	if string(header[:8]) != imapStateMagic {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return decodeState(data)
+	}
+	count, strLen := stateSizes(header)
+	recLen := count * stateRecordLen
+	if count > maxStateRecords || uint64(stateHeaderLen)+recLen+strLen+4 != uint64(fi.Size()) {
+		return nil, errBadState
+	}
+	recs := make([]byte, recLen)
+	strs := make([]byte, strLen)
+	var trailer [4]byte
+	for _, b := range [][]byte{recs, strs, trailer[:]} {
+		if _, err := io.ReadFull(f, b); err != nil {
+			return nil, errBadState
+		}
+	}
+	sum := crc32.Update(crc32.Update(crc32.Checksum(header, stateCRC), stateCRC, recs), stateCRC, strs)
+	if sum != binary.LittleEndian.Uint32(trailer[:]) {
+		return nil, errBadState
+	}
+	return decodeParts(header, recs, strs)
+}
+
 // saveState writes the state of a folder atomically and durably.
 func saveState(dir string, st *folderState) error {
 	return maildir.WriteFile(filepath.Join(dir, imapStateFile), st.writeTo)
-}
-
-// envPacker keeps the envelopes fetched from the server compact: their
-// strings are copied into shared blocks (no per-string allocation and
-// size-class rounding), strings that repeat across messages (addresses,
-// flags, thread references) are stored once, and the messages themselves
-// are allocated in slabs. One packer serves a whole fill of a folder, so
-// a first sync of a large folder holds about what decodeState holds.
-// It is used by one goroutine at a time (the connection owner).
-type envPacker struct {
-	block  []byte            // current string block; its used part never changes
-	slab   []imapMsg         // current message slab
-	intern map[string]string // repeated strings, bounded by maxInterned
-	// Sizes of the next block and slab: they start small and double, so a
-	// resync that fetches a few messages does not pin a large block.
-	nextBlock, nextSlab int
-}
-
-const (
-	packBlock   = 32 << 10 // largest string block
-	packSlab    = 256      // largest message slab
-	maxInterned = 1 << 14
-	// maxInternLen: longer strings are rarely repeated; not worth a map entry.
-	maxInternLen = 256
-)
-
-func newEnvPacker() *envPacker {
-	return &envPacker{intern: make(map[string]string), nextBlock: 512, nextSlab: 4}
-}
-
-// str returns a copy of s inside the packer's current block.
-func (p *envPacker) str(s string) string {
-	if s == "" {
-		return ""
-	}
-	if len(s) > packBlock/4 {
-		return strings.Clone(s)
-	}
-	if cap(p.block)-len(p.block) < len(s) {
-		p.block = make([]byte, 0, max(p.nextBlock, len(s)))
-		p.nextBlock = min(2*p.nextBlock, packBlock)
-	}
-	start := len(p.block)
-	p.block = append(p.block, s...)
-	// The bytes appended are never written again: appends only touch the
-	// unused tail, and a full block is replaced, not reused.
-	return unsafe.String(&p.block[start], len(s))
-}
-
-// shared returns s stored once for all the messages that repeat it.
-func (p *envPacker) shared(s string) string {
-	if s == "" || len(s) > maxInternLen {
-		return p.str(s)
-	}
-	if v, ok := p.intern[s]; ok {
-		return v
-	}
-	v := p.str(s)
-	if len(p.intern) < maxInterned {
-		p.intern[v] = v
-	}
-	return v
-}
-
-// msg returns a zeroed message from the current slab.
-func (p *envPacker) msg() *imapMsg {
-	if len(p.slab) == 0 {
-		p.slab = make([]imapMsg, p.nextSlab)
-		p.nextSlab = min(2*p.nextSlab, packSlab)
-	}
-	m := &p.slab[0]
-	p.slab = p.slab[1:]
-	return m
 }

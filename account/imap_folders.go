@@ -367,7 +367,7 @@ func (a *IMAP) Folders(ctx context.Context) ([]Folder, error) {
 func (fc *folderCache) counts() (total, unread int) {
 	for _, m := range fc.st.Msgs {
 		total++
-		if !m.Env.Flags.Has(maildir.FlagSeen) {
+		if !fc.st.flags(m).Has(maildir.FlagSeen) {
 			unread++
 		}
 	}
@@ -394,7 +394,7 @@ func (a *IMAP) List(ctx context.Context, folder string) ([]Envelope, error) {
 	}
 	out := make([]Envelope, 0, len(fc.st.Msgs))
 	for _, m := range fc.st.Msgs {
-		out = append(out, m.Env)
+		out = append(out, fc.st.env(m))
 	}
 	withLocal := a.hasLocalLocked(folder)
 	a.mu.Unlock()

@@ -133,8 +133,8 @@ func splitIDs(ids []MsgID) (server, local []MsgID) {
 func bodyKeysLocked(fc *folderCache) map[string]bool {
 	keys := make(map[string]bool)
 	for _, m := range fc.st.Msgs {
-		if m.BodyKey != "" {
-			keys[m.BodyKey] = true
+		if k := fc.st.bodyKey(m); k != "" {
+			keys[k] = true
 		}
 	}
 	return keys
@@ -367,16 +367,15 @@ func (a *IMAP) adoptLocal(fc *folderCache, e Envelope, uv, uid uint32) {
 		return
 	}
 	if m, ok := fc.st.Msgs[uid]; ok {
-		if m.BodyKey != "" && m.BodyKey != e.Key {
+		if k := fc.st.bodyKey(m); k != "" && k != e.Key {
 			fc.f.Remove(ent) // the body is cached already
 		} else {
-			m.BodyKey = e.Key
+			fc.st.setBodyKey(m, e.Key)
 		}
 	} else {
 		env := e
-		env.Key, env.Name = string(msgID(uv, uid)), ""
 		env.Flags = env.Flags.With("S")
-		a.addMsgsLocked(fc, []*imapMsg{{UID: uid, BodyKey: e.Key, Env: env}})
+		fc.st.put(uid, e.Key, &env)
 	}
 	if err := saveState(fc.f.Path(), fc.st); err != nil {
 		a.emitLocked(EventError, fc.name, fmt.Errorf("%s: %w", a.cfg.Name, err))

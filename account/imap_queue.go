@@ -142,7 +142,7 @@ func (q *imapQueue) overlayLocked(fc *folderCache) {
 			}
 			switch op.Kind {
 			case opFlags:
-				m.Env.Flags = m.Env.Flags.With(maildir.Flags(op.Add)).Without(maildir.Flags(op.Remove))
+				fc.st.setFlags(m, fc.st.flags(m).With(maildir.Flags(op.Add)).Without(maildir.Flags(op.Remove)))
 			case opMove, opExpunge:
 				delete(fc.st.Msgs, uid) // the body file is handled by the op
 			}
@@ -336,14 +336,10 @@ func (a *IMAP) placeMoved(op queuedOp, uv uint32, src, dst []goimap.UID) {
 		if !same {
 			continue
 		}
-		env := m.Env
-		env.Key = string(msgID(uv, uint32(dst[i])))
-		env.Name = ""
-		nm := &imapMsg{UID: uint32(dst[i]), BodyKey: key, Env: env}
-		if old, ok := to.st.Msgs[nm.UID]; ok && old.BodyKey != "" && key == "" {
-			nm.BodyKey = old.BodyKey
+		if old, ok := to.st.Msgs[uint32(dst[i])]; ok && key == "" {
+			key = to.st.bodyKey(old)
 		}
-		to.st.Msgs[nm.UID] = nm
+		to.st.put(uint32(dst[i]), key, &m.Env)
 		changed = true
 	}
 	if changed {
@@ -365,13 +361,13 @@ func (a *IMAP) undo(op queuedOp) {
 	case opFlags:
 		for uid, old := range op.Old {
 			if m, ok := fc.st.Msgs[uid]; ok {
-				m.Env.Flags = maildir.Flags(old)
+				fc.st.setFlags(m, maildir.Flags(old))
 			}
 		}
 	case opMove, opExpunge:
 		for _, qm := range op.Msgs {
 			if _, ok := fc.st.Msgs[qm.UID]; !ok {
-				fc.st.Msgs[qm.UID] = &imapMsg{UID: qm.UID, BodyKey: qm.BodyKey, Env: qm.Env}
+				fc.st.put(qm.UID, qm.BodyKey, &qm.Env)
 			}
 		}
 	}
@@ -426,15 +422,16 @@ func (a *IMAP) SetFlags(ctx context.Context, folder string, ids []MsgID, add, re
 		UIDs: uids, Add: string(add), Remove: string(remove), Old: map[uint32]string{}}
 	for _, uid := range uids {
 		m := fc.st.Msgs[uid]
-		op.Old[uid] = string(m.Env.Flags)
-		m.Env.Flags = m.Env.Flags.With(add).Without(remove)
+		f := fc.st.flags(m)
+		op.Old[uid] = string(f)
+		fc.st.setFlags(m, f.With(add).Without(remove))
 	}
 	err = a.queue.add(op)
 	if err == nil {
 		err = saveState(fc.f.Path(), fc.st)
 	} else {
 		for uid, old := range op.Old {
-			fc.st.Msgs[uid].Env.Flags = maildir.Flags(old)
+			fc.st.setFlags(fc.st.Msgs[uid], maildir.Flags(old))
 		}
 	}
 	a.updateCountsLocked(fc)
@@ -452,7 +449,7 @@ func (a *IMAP) takeLocked(fc *folderCache, uids []uint32) []queuedMsg {
 	out := make([]queuedMsg, 0, len(uids))
 	for _, uid := range uids {
 		m := fc.st.Msgs[uid]
-		out = append(out, queuedMsg{UID: uid, BodyKey: m.BodyKey, Env: m.Env})
+		out = append(out, queuedMsg{UID: uid, BodyKey: fc.st.bodyKey(m), Env: fc.st.env(m)})
 		delete(fc.st.Msgs, uid)
 	}
 	return out
@@ -489,7 +486,7 @@ func (a *IMAP) queueRemoval(ctx context.Context, folder string, ids []MsgID, kin
 	err = a.queue.add(op)
 	if err != nil {
 		for _, qm := range op.Msgs {
-			fc.st.Msgs[qm.UID] = &imapMsg{UID: qm.UID, BodyKey: qm.BodyKey, Env: qm.Env}
+			fc.st.put(qm.UID, qm.BodyKey, &qm.Env)
 		}
 	} else {
 		err = saveState(fc.f.Path(), fc.st)

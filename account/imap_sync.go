@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -208,11 +207,11 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 	if uint32(sel.UIDNext) > oldNext {
 		var set goimap.UIDSet
 		set.AddRange(goimap.UID(oldNext), 0) // oldNext:*
-		got, err := fetchEnvelopes(ctx, c, set, st.UIDValidity, nil)
+		got, err := fetchEnvelopes(ctx, c, set)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
-		got = slices.DeleteFunc(got, func(m *imapMsg) bool { return m.UID < oldNext })
+		got = slices.DeleteFunc(got, func(m fetched) bool { return m.uid < oldNext })
 		a.mu.Lock()
 		a.addMsgsLocked(fc, got)
 		a.mu.Unlock()
@@ -245,8 +244,8 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 				}
 				flags := imapFlagsToMaildir(b.Flags)
 				a.mu.Lock()
-				if m, ok := fc.st.Msgs[uid]; ok && m.Env.Flags != flags {
-					m.Env.Flags = flags
+				if m, ok := fc.st.Msgs[uid]; ok && fc.st.flags(m) != flags {
+					fc.st.setFlags(m, flags)
 					changed = true
 				}
 				a.mu.Unlock()
@@ -359,14 +358,13 @@ func (a *IMAP) reconcileUIDs(ctx context.Context, c *imapt.Client, fc *folderCac
 func (a *IMAP) fetchMissing(ctx context.Context, c *imapt.Client, fc *folderCache, uids []uint32) error {
 	slices.Sort(uids)
 	slices.Reverse(uids)
-	pack := newEnvPacker()
 	for len(uids) > 0 {
 		n := min(len(uids), maxChunk)
 		var set goimap.UIDSet
 		for _, u := range uids[:n] {
 			set.AddNum(goimap.UID(u))
 		}
-		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity, pack)
+		got, err := fetchEnvelopes(ctx, c, set)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -390,7 +388,7 @@ func (a *IMAP) checkValidityLocked(fc *folderCache, v uint32) error {
 	}
 	fc.st = newFolderState()
 	fc.st.UIDValidity = v
-	fc.fill, fc.pack = nil, nil
+	fc.fill = nil
 	if err := saveState(fc.f.Path(), fc.st); err != nil {
 		return fmt.Errorf("%s: %s: %w", a.cfg.Name, fc.name, err)
 	}
@@ -423,7 +421,7 @@ func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, s
 		for uid := range fc.st.Msgs {
 			a.removeMsgLocked(fc, uid)
 		}
-		fc.fill, fc.pack = nil, nil
+		fc.fill = nil
 		fc.st.Complete = true
 		fc.st.UIDNext = uint32(sel.UIDNext)
 		fc.st.HighestModSeq = sel.HighestModSeq
@@ -441,7 +439,7 @@ func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, s
 	if have < a.opt.Screen {
 		var set goimap.SeqSet
 		set.AddRange(uint32(max(1, int(n)-a.opt.Screen+1)), n)
-		got, err := fetchEnvelopes(ctx, c, set, fc.st.UIDValidity, a.packerOf(fc))
+		got, err := fetchEnvelopes(ctx, c, set)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -512,7 +510,7 @@ func (a *IMAP) listAndFill(ctx context.Context, c *imapt.Client, fc *folderCache
 			a.removeMsgLocked(fc, uid)
 			continue
 		}
-		m.Env.Flags = f
+		fc.st.setFlags(m, f)
 	}
 	for uid := range flags {
 		if _, ok := fc.st.Msgs[uid]; !ok {
@@ -590,17 +588,13 @@ func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more
 		a.mu.Lock()
 		size := min(len(fc.fill), max(firstChunk, min(maxChunk, total/4)))
 		chunk := slices.Clone(fc.fill[:size])
-		if fc.pack == nil {
-			fc.pack = newEnvPacker()
-		}
-		pack := fc.pack
 		a.mu.Unlock()
 		if len(chunk) > 0 {
 			var set goimap.UIDSet
 			for _, u := range chunk {
 				set.AddNum(goimap.UID(u))
 			}
-			got, err := fetchEnvelopes(ctx, c, set, sel.UIDValidity, pack)
+			got, err := fetchEnvelopes(ctx, c, set)
 			if err != nil {
 				return true, fmt.Errorf("%s: %w", a.cfg.Name, err)
 			}
@@ -616,7 +610,7 @@ func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more
 		a.mu.Lock()
 		done := len(fc.fill) == 0
 		if done {
-			fc.fill, fc.pack = nil, nil // the interned strings live on in the cache
+			fc.fill = nil
 			fc.st.Complete = true
 			fc.st.UIDNext = max(fc.st.UIDNext, fc.fillUIDNext)
 			fc.st.HighestModSeq = fc.fillModSeq
@@ -660,12 +654,14 @@ func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more
 
 // addMsgsLocked stores fetched messages, keeping the cached body of a
 // message already known.
-func (a *IMAP) addMsgsLocked(fc *folderCache, msgs []*imapMsg) {
-	for _, m := range msgs {
-		if old, ok := fc.st.Msgs[m.UID]; ok && old.BodyKey != "" {
-			m.BodyKey = old.BodyKey
+func (a *IMAP) addMsgsLocked(fc *folderCache, msgs []fetched) {
+	for i := range msgs {
+		m := &msgs[i]
+		body := ""
+		if old, ok := fc.st.Msgs[m.uid]; ok {
+			body = fc.st.bodyKey(old)
 		}
-		fc.st.Msgs[m.UID] = m
+		fc.st.put(m.uid, body, &m.env)
 	}
 }
 
@@ -676,8 +672,8 @@ func (a *IMAP) removeMsgLocked(fc *folderCache, uid uint32) {
 		return
 	}
 	delete(fc.st.Msgs, uid)
-	if m.BodyKey != "" {
-		if e, err := fc.f.Find(m.BodyKey); err == nil {
+	if key := fc.st.bodyKey(m); key != "" {
+		if e, err := fc.f.Find(key); err == nil {
 			fc.f.Remove(e)
 		}
 	}
@@ -695,27 +691,18 @@ func (a *IMAP) updateCountsLocked(fc *folderCache) {
 	}
 }
 
-// packerOf returns the packer of the fill of fc, made on first use.
-func (a *IMAP) packerOf(fc *folderCache) *envPacker {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if fc.pack == nil {
-		fc.pack = newEnvPacker()
-	}
-	return fc.pack
+// fetched is a message as FETCH gave it, on its way into the cache.
+type fetched struct {
+	uid uint32
+	env Envelope
 }
 
 // fetchEnvelopes runs FETCH (or UID FETCH for a UIDSet) for the list items
-// and converts the answers, each as soon as it arrives, into messages
-// packed by p (nil: a packer for this call alone).
-func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uidValidity uint32, p *envPacker) ([]*imapMsg, error) {
-	if p == nil {
-		p = newEnvPacker()
-	}
-	var out []*imapMsg
+// and converts the answers as they arrive.
+func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet) ([]fetched, error) {
+	var out []fetched
 	// One buffer serves every message: the items are taken as they are
-	// read (no FetchMessageBuffer per message) and toMsg copies what it
-	// keeps into p.
+	// read (no FetchMessageBuffer per message).
 	var b imapclient.FetchMessageBuffer
 	var refs bytes.Buffer
 	err := c.DoTimeout(ctx, 4*c.Timeout(), "fetch envelopes", func() error {
@@ -765,7 +752,7 @@ func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uid
 				}
 			}
 			if b.UID != 0 {
-				out = append(out, toMsg(uidValidity, &b, p))
+				out = append(out, toMsg(&b))
 			}
 		}
 		return cmd.Close()
@@ -773,34 +760,28 @@ func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, uid
 	return out, err
 }
 
-// toMsg converts a FETCH answer into a cached message packed by p.
-func toMsg(uidValidity uint32, b *imapclient.FetchMessageBuffer, p *envPacker) *imapMsg {
-	m := p.msg()
-	m.UID = uint32(b.UID)
-	e := &m.Env
-	var key [24]byte
-	k := strconv.AppendUint(key[:0], uint64(uidValidity), 10)
-	k = append(k, '.')
-	k = strconv.AppendUint(k, uint64(m.UID), 10)
-	e.Key = p.str(string(k)) // copied into the block
+// toMsg converts a FETCH answer.
+func toMsg(b *imapclient.FetchMessageBuffer) fetched {
+	m := fetched{uid: uint32(b.UID)}
+	e := &m.env
 	e.Size = b.RFC822Size
-	e.Flags = maildir.Flags(p.shared(string(imapFlagsToMaildir(b.Flags))))
+	e.Flags = imapFlagsToMaildir(b.Flags)
 	e.Date = b.InternalDate
 	if env := b.Envelope; env != nil {
 		if !env.Date.IsZero() {
 			e.Date = env.Date
 		}
-		e.Subject = p.str(env.Subject)
-		e.From = p.shared(formatAddrs(env.From))
-		e.To = p.shared(formatAddrs(env.To))
-		e.Cc = p.shared(formatAddrs(env.Cc))
-		e.MessageID = p.str(env.MessageID)
+		e.Subject = env.Subject
+		e.From = formatAddrs(env.From)
+		e.To = formatAddrs(env.To)
+		e.Cc = formatAddrs(env.Cc)
+		e.MessageID = env.MessageID
 		if len(env.InReplyTo) > 0 {
-			e.InReplyTo = p.shared(env.InReplyTo[0])
+			e.InReplyTo = env.InReplyTo[0]
 		}
 	}
 	for _, s := range b.BodySection {
-		e.References = p.shared(parseReferences(s.Bytes))
+		e.References = parseReferences(s.Bytes)
 	}
 	return m
 }
@@ -904,7 +885,7 @@ func (a *IMAP) fetchSomeBodies(ctx context.Context, c *imapt.Client, name string
 	}
 	var todo []uint32
 	for uid, m := range fc.st.Msgs {
-		if m.BodyKey == "" {
+		if m.body == 0 {
 			todo = append(todo, uid)
 		}
 	}
@@ -962,7 +943,7 @@ func (a *IMAP) fetchBodies(ctx context.Context, c *imapt.Client, fc *folderCache
 					m := fc.st.Msgs[uid]
 					var flags maildir.Flags
 					if m != nil {
-						flags = m.Env.Flags
+						flags = fc.st.flags(m)
 					}
 					a.mu.Unlock()
 					if m == nil {
@@ -978,8 +959,8 @@ func (a *IMAP) fetchBodies(ctx context.Context, c *imapt.Client, fc *folderCache
 						return err
 					}
 					a.mu.Lock()
-					if m := fc.st.Msgs[uid]; m != nil && m.BodyKey == "" {
-						m.BodyKey = e.Key
+					if m := fc.st.Msgs[uid]; m != nil && m.body == 0 {
+						fc.st.setBodyKey(m, e.Key)
 						stored = append(stored, uid)
 					} else {
 						fc.f.Remove(e)
@@ -1027,7 +1008,7 @@ func (a *IMAP) Open(ctx context.Context, folder string, id MsgID) (io.ReadCloser
 			a.mu.Unlock()
 			return nil, fmt.Errorf("%s: %s: open %s: %w", a.cfg.Name, folder, id, maildir.ErrNotFound)
 		}
-		key, mbox := m.BodyKey, fc.mailbox
+		key, mbox := fc.st.bodyKey(m), fc.mailbox
 		a.mu.Unlock()
 		if key != "" {
 			if e, err := fc.f.Find(key); err == nil {
@@ -1036,8 +1017,8 @@ func (a *IMAP) Open(ctx context.Context, folder string, id MsgID) (io.ReadCloser
 				}
 			}
 			a.mu.Lock()
-			if m := fc.st.Msgs[uid]; m != nil && m.BodyKey == key {
-				m.BodyKey = ""
+			if m := fc.st.Msgs[uid]; m != nil && fc.st.bodyKey(m) == key {
+				fc.st.setBodyKey(m, "")
 			}
 			a.mu.Unlock()
 		}

@@ -635,42 +635,6 @@ func TestIMAPRandomDrops(t *testing.T) {
 	}
 }
 
-func TestIMAPStateRoundTrip(t *testing.T) {
-	st := newFolderState()
-	st.UIDValidity, st.UIDNext, st.HighestModSeq, st.Complete = 7, 10, 99, true
-	date := time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("", 3600))
-	st.Msgs[3] = &imapMsg{UID: 3, BodyKey: "k", Env: Envelope{Key: "7.3", Size: 12, Date: date, Subject: "héllo",
-		From: "A <a@x>", Flags: "RS", References: "a b"}}
-	st.Msgs[5] = &imapMsg{UID: 5, Env: Envelope{Key: "7.5"}}
-	got, err := decodeState(st.encode())
-	if err != nil {
-		t.Fatalf("decodeState: %v", err)
-	}
-	if got.UIDValidity != 7 || got.UIDNext != 10 || got.HighestModSeq != 99 || !got.Complete || len(got.Msgs) != 2 {
-		t.Fatalf("decodeState header = %+v", got)
-	}
-	m := got.Msgs[3]
-	if m.BodyKey != "k" || m.Env.Subject != "héllo" || !m.Env.Date.Equal(date) || m.Env.Flags != "RS" || m.Env.Key != "7.3" {
-		t.Fatalf("decodeState msg = %+v", m)
-	}
-	b := st.encode()
-	for _, cut := range []int{0, 10, len(b) / 2, len(b) - 1} {
-		if _, err := decodeState(b[:cut]); err == nil {
-			t.Fatalf("decodeState(truncated to %d) succeeded", cut)
-		}
-	}
-}
-
-func FuzzDecodeState(f *testing.F) {
-	st := newFolderState()
-	st.Msgs[1] = &imapMsg{UID: 1, Env: Envelope{Subject: "s"}}
-	f.Add(st.encode())
-	f.Add([]byte(imapStateMagic))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		decodeState(b) // must not panic or allocate without bound
-	})
-}
-
 func TestParseReferences(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"References: <a@x> <b@y>\r\n\r\n", "a@x b@y"},
