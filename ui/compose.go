@@ -158,11 +158,12 @@ func (m *Model) composeReady(msg composeReadyMsg) tea.Cmd {
 	}
 	c.draft, c.dir, c.path, c.written, c.draftID = msg.draft, msg.dir, msg.path, msg.written, msg.draftID
 	c.atts = msg.atts
-	cmds := []tea.Cmd{m.launchEditor()}
 	if msg.moved {
-		cmds = append(cmds, m.reloadFolders(c.acct), m.reloadList(), m.recount(c.acct))
+		// The editor first; the refreshes after it, side by side (a
+		// reload of the list may wait, see reloadList).
+		return tea.Sequence(m.launchEditor(), tea.Batch(m.reloadFolders(c.acct), m.reloadList(), m.recount(c.acct)))
 	}
-	return tea.Sequence(cmds...)
+	return m.launchEditor()
 }
 
 // launchEditor hands the terminal to the editor on the draft file, run

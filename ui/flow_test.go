@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -424,4 +425,92 @@ func TestFlowEventReloadAndFolders(t *testing.T) {
 	if final.list.folder != "Archive" || final.focus != focusList {
 		t.Fatalf("list shows %q with focus %d, want Archive with the list focused", final.list.folder, final.focus)
 	}
+}
+
+// gatedList reads the folder, then holds the reply until the test lets
+// it go, counting the calls and how many were in flight at once.
+type gatedList struct {
+	*pushing
+	gate chan struct{}
+
+	mu              sync.Mutex
+	calls, inflight int
+	maxInflight     int
+}
+
+func (g *gatedList) List(ctx context.Context, folder string) ([]account.Envelope, error) {
+	g.mu.Lock()
+	g.calls++
+	g.inflight++
+	g.maxInflight = max(g.maxInflight, g.inflight)
+	g.mu.Unlock()
+	envs, err := g.pushing.List(ctx, folder)
+	<-g.gate
+	g.mu.Lock()
+	g.inflight--
+	g.mu.Unlock()
+	return envs, err
+}
+
+func (g *gatedList) counts() (calls, maxInflight int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls, g.maxInflight
+}
+
+// A folder that changes while it is being listed is listed once more
+// afterwards, never by several requests at once (an IMAP fill announces
+// every chunk, and each List holds a copy of a large folder).
+func TestFlowReloadsCoalesce(t *testing.T) {
+	mb := newMailbox(t)
+	envs := mb.inbox(t)
+	acct := &gatedList{pushing: &pushing{Local: mb.acct, events: make(chan account.Event, 8)}, gate: make(chan struct{})}
+	m, err := New([]account.Account{acct}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 30))
+	acct.gate <- struct{}{} // the first List
+	waitFor(t, tm, fmt.Sprintf("1/%d", len(envs)))
+
+	inbox, err := mb.dir.Folder(maildir.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(subject string) {
+		raw := "From: Newcomer <new@example.test>\r\nSubject: " + subject + "\r\nDate: " +
+			time.Now().Add(time.Hour).Format(time.RFC1123Z) + "\r\n\r\nhi\r\n"
+		if _, err := inbox.Deliver(strings.NewReader(raw), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := account.Event{Account: "home", Folder: maildir.Inbox, Kind: account.EventFolderChanged, Time: time.Now()}
+	deliver("first arrival")
+	for range 5 {
+		acct.events <- changed
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for calls, _ := acct.counts(); calls < 2; calls, _ = acct.counts() {
+		if time.Now().After(deadline) {
+			t.Fatal("no List after the folder changed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The second List has read the folder and waits to reply. More mail
+	// and more changes come meanwhile.
+	deliver("second arrival")
+	for range 5 {
+		acct.events <- changed
+	}
+	time.Sleep(200 * time.Millisecond)
+	if calls, _ := acct.counts(); calls != 2 {
+		t.Fatalf("%d List calls while one was in flight, want 2 (the first, and one for the changes)", calls)
+	}
+	close(acct.gate) // every reply goes through from now on
+	waitFor(t, tm, "second arrival", "first arrival", fmt.Sprintf("/%d", len(envs)+2))
+	time.Sleep(listEvery + 100*time.Millisecond)
+	if calls, most := acct.counts(); calls != 3 || most != 1 {
+		t.Fatalf("%d List calls, at most %d at once; want 3 calls, one at a time", calls, most)
+	}
+	quit(t, tm)
 }

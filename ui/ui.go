@@ -216,7 +216,34 @@ func (m *Model) openFolder(acct int, name string) tea.Cmd {
 	return tea.Batch(m.reloadList(), m.syncFolder(acct, name))
 }
 
+// listEvery spaces the reloads of a folder that keeps changing.
+const listEvery = 500 * time.Millisecond
+
+// reloadTickMsg starts a reload that waited for listEvery.
+type reloadTickMsg struct{ seq uint64 }
+
+// reloadList asks for the envelopes of the open folder. A folder that
+// changes often (an IMAP fill announces every chunk, each List copies a
+// large folder) is listed by one request at a time, and at most once per
+// listEvery: while a request is in flight or waiting, another change only
+// notes that one more List is due. The first reload after a quiet spell
+// starts at once.
 func (m *Model) reloadList() tea.Cmd {
+	if m.list.loading || m.list.waitSeq != 0 {
+		m.list.again = true
+		return nil
+	}
+	if wait := listEvery - time.Since(m.list.lastLoad); wait > 0 && !m.list.lastLoad.IsZero() {
+		seq := m.next()
+		m.list.waitSeq = seq
+		return tea.Tick(wait, func(time.Time) tea.Msg { return reloadTickMsg{seq: seq} })
+	}
+	return m.startList()
+}
+
+func (m *Model) startList() tea.Cmd {
+	m.list.again = false
+	m.list.lastLoad = time.Now()
 	seq := m.next()
 	m.list.seq = seq
 	m.list.loading = true
@@ -294,13 +321,23 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil // stale
 		}
 		m.list.loading = false
+		var again tea.Cmd
+		if m.list.again {
+			again = m.reloadList()
+		}
 		if msg.err != nil {
 			m.list.loaded = true
 			m.status.error(msg.err)
-			return m, nil
+			return m, again
 		}
 		m.list.setEnvelopes(msg.envs)
-		return m, nil
+		return m, again
+	case reloadTickMsg:
+		if msg.seq != m.list.waitSeq {
+			return m, nil // for a folder no longer open
+		}
+		m.list.waitSeq = 0
+		return m, m.startList()
 	case openMsg:
 		return m, m.opened(msg)
 	case flagsMsg:
