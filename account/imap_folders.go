@@ -74,11 +74,8 @@ func displayName(mailbox string, delim rune) string {
 		parts[i] = p
 	}
 	name := strings.Join(parts, "/")
-	switch {
-	case strings.EqualFold(name, maildir.Inbox):
+	if strings.EqualFold(name, maildir.Inbox) {
 		name = "INBOX_"
-	case strings.EqualFold(name, localOutbox):
-		name += "_" // the local Outbox (imap_local.go)
 	}
 	if len(name) > 200 {
 		name = name[:200]
@@ -195,6 +192,9 @@ func (a *IMAP) syncFolders(ctx context.Context, c *imapt.Client) error {
 			continue
 		}
 		name := displayName(l.Mailbox, l.Delim)
+		if strings.EqualFold(name, a.outboxName()) {
+			name += "_" // the local Outbox (imap_local.go)
+		}
 		for base, i := name, 2; used[strings.ToLower(name)]; i++ {
 			name = fmt.Sprintf("%s (%d)", base, i)
 		}
@@ -297,6 +297,9 @@ func (a *IMAP) Role(name string) string {
 	}
 	if strings.EqualFold(name, maildir.Inbox) {
 		return RoleInbox
+	}
+	if a.isLocalOnlyLocked(name) {
+		return a.local.Role(name)
 	}
 	return ""
 }

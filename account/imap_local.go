@@ -22,7 +22,7 @@ import (
 // or refused and given back) and Sent (sent copies). In an IMAP account:
 //
 //   - Outbox is a local-only folder; it never goes to the server. A server
-//     mailbox that would have the same display name is shown as "Outbox_".
+//     mailbox that would have the same display name gets a "_" appended.
 //   - Drafts and Sent are the folders of the server with those roles. What
 //     Sending stores there is a local message: a file of the cache folder
 //     that no UID names. List shows local messages next to the server's,
@@ -37,7 +37,14 @@ import (
 //
 // The file is the durable record of a pending APPEND: nothing else
 // remembers it, so a crash at any point leaves it to the next connection.
-const localOutbox = "Outbox"
+
+// outboxName is the local Outbox: the name [folders] gives, else "Outbox".
+func (a *IMAP) outboxName() string {
+	if n := a.cfg.Folders[RoleOutbox]; n != "" {
+		return n
+	}
+	return "Outbox"
+}
 
 // maxAppend bounds a local message read into memory for APPEND.
 const maxAppend = 64 << 20
@@ -53,7 +60,7 @@ func (a *IMAP) RoleFolder(ctx context.Context, role string) (string, error) {
 	if err := a.checkOpen(ctx); err != nil {
 		return "", err
 	}
-	name := localOutbox
+	name := a.outboxName()
 	if role != RoleOutbox {
 		a.mu.Lock()
 		name = a.roleFolderLocked(role)
@@ -76,8 +83,8 @@ func (a *IMAP) RoleFolder(ctx context.Context, role string) (string, error) {
 // and Drafts and Sent when the server has no folder with the role.
 func (a *IMAP) localOnlyLocked() []string {
 	out := []string{}
-	if a.dir.HasFolder(localOutbox) {
-		out = append(out, localOutbox)
+	if a.dir.HasFolder(a.outboxName()) {
+		out = append(out, a.outboxName())
 	}
 	for _, role := range localRoles {
 		if a.roleFolderLocked(role) != "" {
