@@ -14,13 +14,16 @@
 #   heap           peak live heap during the first and the later open, and
 #                  the heap held with the 50,000-envelope cache loaded
 #
+# With PEERS=1 it then times whole processes in the same way, each in a
+# 200x50 tmux pane until the newest message is on screen, and reads each
+# one's peak RSS (VmHWM) SETTLE seconds later (default 15): mailbag with
+# an empty cache and again with its cache, neomutt without and with its
+# header cache, and aerc.
+#
 #   bash bench/imap/run.sh             # 3 runs
 #   RUNS=5 bash bench/imap/run.sh
 #   PEERS=1 bash bench/imap/run.sh     # also time aerc and neomutt (needs tmux,
 #                                      # apt-get install -y aerc neomutt tmux)
-#
-# The peers are timed in tmux: from starting the program until the subject of
-# the newest message appears on the screen; their memory is the peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${RUNS:-3}"
