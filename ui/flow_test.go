@@ -508,7 +508,7 @@ func TestFlowReloadsCoalesce(t *testing.T) {
 	}
 	close(acct.gate) // every reply goes through from now on
 	waitFor(t, tm, "second arrival", "first arrival", fmt.Sprintf("/%d", len(envs)+2))
-	time.Sleep(listEvery + 100*time.Millisecond)
+	time.Sleep(maxListGap + 100*time.Millisecond)
 	if calls, most := acct.counts(); calls != 3 || most != 1 {
 		t.Fatalf("%d List calls, at most %d at once; want 3 calls, one at a time", calls, most)
 	}

@@ -36,12 +36,14 @@ type listModel struct {
 	loading bool
 	loaded  bool
 	// Reloads coalesce and are spaced (see Model.reloadList): again says
-	// the folder changed while a List was in flight or waiting, lastLoad
-	// is when the last List started, and waitSeq names the reloadTickMsg
-	// a waiting reload is for (0: none waits).
-	again    bool
-	lastLoad time.Time
-	waitSeq  uint64
+	// the folder changed while a List was in flight or waiting, started
+	// and loadedAt are when the last List started and when its reply was
+	// shown, gap is how long the next one waits after that, and waitSeq
+	// names the reloadTickMsg a waiting reload is for (0: none waits).
+	again             bool
+	started, loadedAt time.Time
+	gap               time.Duration
+	waitSeq           uint64
 
 	envs        []account.Envelope
 	byDate      []int32        // envelope indices, oldest first
@@ -74,7 +76,7 @@ func (l *listModel) reset(acct int, folder, role string) {
 	l.acct, l.folder, l.role = acct, folder, role
 	l.envs, l.byDate, l.th, l.hay, l.rows, l.filterCache = nil, nil, nil, nil, nil, nil
 	l.cursor, l.offset = 0, 0
-	l.loading, l.again, l.lastLoad, l.waitSeq = false, false, time.Time{}, 0
+	l.loading, l.again, l.loadedAt, l.gap, l.waitSeq = false, false, time.Time{}, 0, 0
 	l.folded = map[string]bool{}
 	l.filter = ""
 	l.loaded = false

@@ -216,24 +216,29 @@ func (m *Model) openFolder(acct int, name string) tea.Cmd {
 	return tea.Batch(m.reloadList(), m.syncFolder(acct, name))
 }
 
-// listEvery spaces the reloads of a folder that keeps changing.
-const listEvery = 500 * time.Millisecond
+// Reloads of a folder that keeps changing are spaced by listGapFactor
+// times what the last one cost (List and showing it), at most maxListGap:
+// a small folder reloads at once, and a large one spends at most about a
+// fifth of the time being listed again.
+const (
+	listGapFactor = 4
+	maxListGap    = 500 * time.Millisecond
+)
 
-// reloadTickMsg starts a reload that waited for listEvery.
+// reloadTickMsg starts a reload that waited for its gap.
 type reloadTickMsg struct{ seq uint64 }
 
 // reloadList asks for the envelopes of the open folder. A folder that
 // changes often (an IMAP fill announces every chunk, each List copies a
-// large folder) is listed by one request at a time, and at most once per
-// listEvery: while a request is in flight or waiting, another change only
-// notes that one more List is due. The first reload after a quiet spell
-// starts at once.
+// large folder) is listed by one request at a time, spaced by the gap the
+// last one earned: while a request is in flight or waiting, another
+// change only notes that one more List is due.
 func (m *Model) reloadList() tea.Cmd {
 	if m.list.loading || m.list.waitSeq != 0 {
 		m.list.again = true
 		return nil
 	}
-	if wait := listEvery - time.Since(m.list.lastLoad); wait > 0 && !m.list.lastLoad.IsZero() {
+	if wait := m.list.gap - time.Since(m.list.loadedAt); wait > 0 {
 		seq := m.next()
 		m.list.waitSeq = seq
 		return tea.Tick(wait, func(time.Time) tea.Msg { return reloadTickMsg{seq: seq} })
@@ -243,7 +248,7 @@ func (m *Model) reloadList() tea.Cmd {
 
 func (m *Model) startList() tea.Cmd {
 	m.list.again = false
-	m.list.lastLoad = time.Now()
+	m.list.started = time.Now()
 	seq := m.next()
 	m.list.seq = seq
 	m.list.loading = true
@@ -321,16 +326,22 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil // stale
 		}
 		m.list.loading = false
+		if msg.err != nil {
+			m.list.loaded = true
+			m.status.error(msg.err)
+			var again tea.Cmd
+			if m.list.again {
+				again = m.reloadList()
+			}
+			return m, again
+		}
+		m.list.setEnvelopes(msg.envs)
+		m.list.loadedAt = time.Now()
+		m.list.gap = min(listGapFactor*m.list.loadedAt.Sub(m.list.started), maxListGap)
 		var again tea.Cmd
 		if m.list.again {
 			again = m.reloadList()
 		}
-		if msg.err != nil {
-			m.list.loaded = true
-			m.status.error(msg.err)
-			return m, again
-		}
-		m.list.setEnvelopes(msg.envs)
 		return m, again
 	case reloadTickMsg:
 		if msg.seq != m.list.waitSeq {
