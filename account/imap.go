@@ -161,12 +161,10 @@ func NewIMAP(cfg AccountConfig, opt *IMAPOptions) (*IMAP, error) {
 	a.dir = d
 	a.local = &Local{cfg: cfg, dir: d, indexes: make(map[string]*index.Index), events: make(chan Event)}
 	a.appendRefused = make(map[string]bool)
+	// The TLS configuration is made by the first connection (see
+	// connect): loading the system's CAs takes a while, and the cache is
+	// readable without them.
 	a.tlsc = a.opt.TLSConfig
-	if a.tlsc == nil && cfg.IMAP.TLS != TLSNone {
-		if a.tlsc, err = tlsconf.Config(cfg.IMAP.Host, cfg.IMAP.CAFile); err != nil {
-			return nil, fmt.Errorf("%s: imap %s: %w", cfg.Name, cfg.IMAP.Addr(), err)
-		}
-	}
 	a.folders = loadFolderList(d.Root())
 	a.caches = make(map[string]*folderCache)
 	if a.queue, err = loadQueue(d.Root()); err != nil {
@@ -403,6 +401,14 @@ func (o *owner) connect(ctx context.Context) error {
 	}
 	if token {
 		opt.Token = a.srv.PasswordFor
+	}
+	if opt.TLSConfig == nil && a.srv.TLS != TLSNone {
+		cfg, err := tlsconf.Config(a.srv.Host, a.srv.CAFile)
+		if err != nil {
+			o.offline(err) // retried with backoff, like a failed dial
+			return fmt.Errorf("%s: imap %s: %w", a.cfg.Name, a.srv.Addr(), err)
+		}
+		a.tlsc, opt.TLSConfig = cfg, cfg // the owner alone reads and sets it
 	}
 	c, err := imapt.Dial(ctx, a.srv.Addr(), opt)
 	if err != nil {

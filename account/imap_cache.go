@@ -105,6 +105,7 @@ func (st *folderState) put(uid uint32, body string, e *Envelope) *imapMsg {
 		m.date = e.Date.Unix()
 		_, off := e.Date.Zone()
 		m.zone = int32(off)
+		st.addZone(m.zone)
 	}
 	m.key = st.keyRef(uid)
 	m.flags = st.strs.shared(string(e.Flags))
@@ -123,10 +124,7 @@ func (st *folderState) put(uid uint32, body string, e *Envelope) *imapMsg {
 // keyRef stores the MsgID of uid.
 func (st *folderState) keyRef(uid uint32) strRef {
 	var b [24]byte
-	k := strconv.AppendUint(b[:0], uint64(st.UIDValidity), 10)
-	k = append(k, '.')
-	k = strconv.AppendUint(k, uint64(uid), 10)
-	return st.strs.putBytes(k)
+	return st.strs.putBytes(appendMsgID(b[:0], st.UIDValidity, uid))
 }
 
 // env returns the envelope of m. Its strings share the cache's memory.
@@ -141,7 +139,22 @@ func (st *folderState) env(m *imapMsg) Envelope {
 	return e
 }
 
-// zone returns a location for a UTC offset, one per offset.
+// addZone makes a location for a UTC offset, to be shared by every date
+// with that offset (a few hundred at most).
+func (st *folderState) addZone(off int32) {
+	if off == 0 || len(st.zones) >= 256 {
+		return
+	}
+	if _, ok := st.zones[off]; !ok {
+		if st.zones == nil {
+			st.zones = map[int32]*time.Location{}
+		}
+		st.zones[off] = time.FixedZone("", int(off))
+	}
+}
+
+// zone returns the location of a UTC offset. It only reads the state, so
+// List may build envelopes from several goroutines.
 func (st *folderState) zone(off int32) *time.Location {
 	if off == 0 {
 		return time.UTC
@@ -149,14 +162,7 @@ func (st *folderState) zone(off int32) *time.Location {
 	if loc, ok := st.zones[off]; ok {
 		return loc
 	}
-	if st.zones == nil {
-		st.zones = map[int32]*time.Location{}
-	}
-	loc := time.FixedZone("", int(off))
-	if len(st.zones) < 256 {
-		st.zones[off] = loc
-	}
-	return loc
+	return time.FixedZone("", int(off))
 }
 
 func (st *folderState) flags(m *imapMsg) maildir.Flags { return maildir.Flags(st.strs.get(m.flags)) }
@@ -264,10 +270,22 @@ func (a *strArena) shared(s string) strRef {
 	return r
 }
 
-// msgID is the stable id of a cached message: "UIDVALIDITY.UID". It does
-// not change when the body gets cached.
+// msgID is the stable id of a cached message: "UIDVALIDITY.UID", the UID
+// with ten digits, so that ids sort as their UIDs do (the list breaks
+// ties of date by id: mail that arrived together stays in arrival order).
+// It does not change when the body gets cached.
 func msgID(uidValidity, uid uint32) MsgID {
-	return MsgID(strconv.FormatUint(uint64(uidValidity), 10) + "." + strconv.FormatUint(uint64(uid), 10))
+	var b [24]byte
+	return MsgID(appendMsgID(b[:0], uidValidity, uid))
+}
+
+func appendMsgID(b []byte, uidValidity, uid uint32) []byte {
+	b = strconv.AppendUint(b, uint64(uidValidity), 10)
+	b = append(b, '.')
+	for d := uint32(1_000_000_000); d > 1 && uid < d; d /= 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendUint(b, uint64(uid), 10)
 }
 
 // parseMsgID splits a msgID; ok is false for ids of another form.
@@ -423,6 +441,9 @@ func decodeParts(header, recs, strs []byte) (*folderState, error) {
 		}
 		if _, dup := st.Msgs[m.UID]; dup {
 			return nil, errBadState
+		}
+		if m.date != 0 {
+			st.addZone(m.zone)
 		}
 		m.key = st.keyRef(m.UID)
 		st.Msgs[m.UID] = m

@@ -3,13 +3,17 @@ package account
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/mailbag/mailbag/transport/mailtest"
 )
 
 func TestStrArena(t *testing.T) {
@@ -93,7 +97,7 @@ func TestIMAPStateRoundTrip(t *testing.T) {
 			t.Fatalf("uid %d: decoded %+v, want %+v", uid, have, want)
 		}
 	}
-	if e := got.env(got.Msgs[3]); e.Key != "7.3" || e.Date.Format(time.RFC3339) != "2024-05-06T07:08:09+01:00" {
+	if e := got.env(got.Msgs[3]); e.Key != "7.0000000003" || e.Date.Format(time.RFC3339) != "2024-05-06T07:08:09+01:00" {
 		t.Fatalf("key %q, date %v", e.Key, e.Date)
 	}
 	// Changes after decoding go to new blocks and survive another trip.
@@ -206,4 +210,72 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("a decoded state does not decode after encoding: %v", err)
 		}
 	})
+}
+
+func TestMsgID(t *testing.T) {
+	for _, tc := range []struct {
+		uv, uid uint32
+		want    MsgID
+	}{
+		{1, 1, "1.0000000001"},
+		{7, 12345, "7.0000012345"},
+		{4294967295, 4294967295, "4294967295.4294967295"},
+		{3, 1000000000, "3.1000000000"},
+		{3, 999999999, "3.0999999999"},
+	} {
+		id := msgID(tc.uv, tc.uid)
+		if id != tc.want {
+			t.Errorf("msgID(%d, %d) = %q, want %q", tc.uv, tc.uid, id, tc.want)
+		}
+		if uv, uid, ok := parseMsgID(id); !ok || uv != tc.uv || uid != tc.uid {
+			t.Errorf("parseMsgID(%q) = %d, %d, %v", id, uv, uid, ok)
+		}
+	}
+	if msgID(9, 99) >= msgID(9, 100) {
+		t.Error("ids do not sort as their UIDs")
+	}
+}
+
+// List builds the envelopes of a large folder from two goroutines: with
+// dates in many zones it must neither race nor lose one.
+func TestIMAPListLargeFolder(t *testing.T) {
+	s := newMemServer(t, mailtest.IMAPOptions{})
+	dir := t.TempDir()
+	a := newTestIMAP(t, s, dir, nil)
+	inbox, err := a.dir.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newFolderState()
+	st.UIDValidity, st.UIDNext, st.Complete = 5, 20001, true
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for uid := uint32(1); uid <= 20000; uid++ {
+		zone := time.FixedZone("", (int(uid)%40-20)*1800)
+		st.put(uid, "", &Envelope{Subject: fmt.Sprintf("message %d", uid), Date: base.Add(time.Duration(uid) * time.Minute).In(zone)})
+	}
+	if err := saveState(inbox.Path(), st); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	b := newTestIMAP(t, s, dir, nil)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			envs, err := b.List(testCtx(t), "INBOX")
+			if err != nil || len(envs) != 20000 {
+				t.Errorf("List = %d envelopes, %v", len(envs), err)
+				return
+			}
+			for i, e := range envs {
+				uid := uint32(i + 1)
+				want := base.Add(time.Duration(uid) * time.Minute)
+				_, off := e.Date.Zone()
+				if e.Key != string(msgID(5, uid)) || !e.Date.Equal(want) || off != (int(uid)%40-20)*1800 {
+					t.Errorf("envelope %d = %s %v, want %s %v", i, e.Key, e.Date, msgID(5, uid), want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

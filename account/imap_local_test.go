@@ -387,3 +387,30 @@ func TestToCRLF(t *testing.T) {
 		}
 	}
 }
+
+// The TLS configuration is made by the first connection; a CA file that
+// cannot be read is then reported like a server that cannot be reached.
+func TestIMAPBadCAFileOnConnect(t *testing.T) {
+	s := newMemServer(t, mailtest.IMAPOptions{})
+	dir := t.TempDir()
+	cfg := imapConfig(t, s.Addr, dir)
+	cfg.IMAP.TLS = TLSImplicit
+	cfg.IMAP.CAFile = dir + "/missing-ca.pem"
+	a, err := NewIMAP(cfg, &IMAPOptions{Timeout: time.Second, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("NewIMAP does no TLS work, yet: %v", err)
+	}
+	defer a.Close()
+	if _, err := a.List(testCtx(t), "INBOX"); err != nil {
+		t.Fatalf("List of the cache: %v", err)
+	}
+	err = a.SyncFolder(testCtx(t), "INBOX")
+	if err == nil || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("SyncFolder with a missing CA file = %v, want the ca_file problem", err)
+	}
+	// Nothing went to the server without TLS.
+	time.Sleep(100 * time.Millisecond)
+	if n := s.Accepted(); n != 0 {
+		t.Fatalf("%d connections reached the server without a TLS configuration", n)
+	}
+}
