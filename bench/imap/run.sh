@@ -52,7 +52,7 @@ timed() {
 	local start end
 	start=$(date +%s.%N)
 	tmux new-session -d -s "$sess" -x 200 -y 50 "$*"
-	for _ in $(seq 1 600); do
+	for _ in $(seq 1 3000); do
 		if tmux capture-pane -p -t "$sess" 2>/dev/null | grep -Eq "$newest"; then
 			end=$(date +%s.%N)
 			local pid rss
@@ -66,7 +66,7 @@ timed() {
 			echo "$name: first screen $(echo "$end - $start" | bc) s, peak RSS ${rss} kB ${settle} s later"
 			return
 		fi
-		sleep 0.05
+		sleep 0.01
 	done
 	tmux kill-session -t "$sess" 2>/dev/null || true
 	echo "$name: newest message not seen within 30 s"
