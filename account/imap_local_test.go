@@ -10,7 +10,6 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 
-	imapt "github.com/mailbag/mailbag/transport/imap"
 	"github.com/mailbag/mailbag/transport/mailtest"
 )
 
@@ -58,25 +57,7 @@ func listSubjects(t *testing.T, a *IMAP, folder string) (subjects []string, loca
 // order, as a separate client sees them.
 func serverMessageIDs(t *testing.T, s *mailtest.IMAPServer, mbox string) []string {
 	t.Helper()
-	ctx := testCtx(t)
-	c, err := imapt.Dial(ctx, s.Addr, &imapt.Options{TLS: imapt.TLSNone, Username: testUser, Password: testPass})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	defer c.Close()
-	sel, err := selectMailbox(ctx, c, mbox)
-	if err != nil {
-		t.Fatalf("select %s: %v", mbox, err)
-	}
-	if sel.NumMessages == 0 {
-		return nil
-	}
-	var all goimap.SeqSet
-	all.AddRange(1, 0)
-	msgs, err := c.Fetch(all, &goimap.FetchOptions{UID: true, Envelope: true}).Collect()
-	if err != nil {
-		t.Fatalf("fetch: %v", err)
-	}
+	_, msgs := fetchAll(t, s, mbox, &goimap.FetchOptions{UID: true, Envelope: true})
 	sort.Slice(msgs, func(i, j int) bool { return msgs[i].UID < msgs[j].UID })
 	out := make([]string, len(msgs))
 	for i, m := range msgs {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailbag/mailbag/store/maildir"
 	imapt "github.com/mailbag/mailbag/transport/imap"
@@ -93,8 +94,9 @@ func addMessages(t *testing.T, s *mailtest.IMAPServer, mbox string, from, to int
 	}
 }
 
-// serverView is what a separate client sees: UID → maildir flags.
-func serverView(t *testing.T, s *mailtest.IMAPServer, mbox string) (uint32, map[uint32]maildir.Flags) {
+// fetchAll is what a separate client fetches of every message of mbox,
+// with the mailbox's UIDVALIDITY.
+func fetchAll(t *testing.T, s *mailtest.IMAPServer, mbox string, items *goimap.FetchOptions) (uint32, []*imapclient.FetchMessageBuffer) {
 	t.Helper()
 	ctx := testCtx(t)
 	c, err := imapt.Dial(ctx, s.Addr, &imapt.Options{TLS: imapt.TLSNone, Username: testUser, Password: testPass})
@@ -106,20 +108,27 @@ func serverView(t *testing.T, s *mailtest.IMAPServer, mbox string) (uint32, map[
 	if err != nil {
 		t.Fatalf("select %s: %v", mbox, err)
 	}
-	out := map[uint32]maildir.Flags{}
 	if sel.NumMessages == 0 {
-		return sel.UIDValidity, out
+		return sel.UIDValidity, nil
 	}
 	var all goimap.SeqSet
 	all.AddRange(1, 0)
-	msgs, err := c.Fetch(all, &goimap.FetchOptions{UID: true, Flags: true}).Collect()
+	msgs, err := c.Fetch(all, items).Collect()
 	if err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
+	return sel.UIDValidity, msgs
+}
+
+// serverView is what a separate client sees: UID → maildir flags.
+func serverView(t *testing.T, s *mailtest.IMAPServer, mbox string) (uint32, map[uint32]maildir.Flags) {
+	t.Helper()
+	uv, msgs := fetchAll(t, s, mbox, &goimap.FetchOptions{UID: true, Flags: true})
+	out := map[uint32]maildir.Flags{}
 	for _, m := range msgs {
 		out[uint32(m.UID)] = imapFlagsToMaildir(m.Flags)
 	}
-	return sel.UIDValidity, out
+	return uv, out
 }
 
 // cacheView is what the account lists: UID → flags.
