@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -73,8 +75,18 @@ func (a *IMAP) RoleFolder(ctx context.Context, role string) (string, error) {
 			name = n
 		}
 	}
-	if _, err := a.dir.Folder(name); err != nil {
+	f, err := a.dir.Folder(name)
+	if err != nil {
 		return "", fmt.Errorf("%s: %s folder: %w", a.cfg.Name, role, err)
+	}
+	if role == RoleOutbox {
+		// Everything in the Outbox is sent. A folder that holds the cache
+		// of a server folder (one an older mailbag named "Outbox") must
+		// not be taken for it.
+		if _, err := os.Stat(filepath.Join(f.Path(), imapStateFile)); err == nil {
+			return "", fmt.Errorf("%s: the folder %q holds the cache of a server folder, so it cannot be the outbox; name another in [accounts.%s.folders] outbox = \"…\"",
+				a.cfg.Name, name, a.cfg.Name)
+		}
 	}
 	return name, nil
 }

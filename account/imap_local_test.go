@@ -395,3 +395,31 @@ func TestIMAPBadCAFileOnConnect(t *testing.T) {
 		t.Fatalf("%d connections reached the server without a TLS configuration", n)
 	}
 }
+
+// A maildir folder that caches a server folder is never taken for the
+// Outbox, whose every message is sent.
+func TestIMAPOutboxNotACache(t *testing.T) {
+	s := newMemServer(t, mailtest.IMAPOptions{})
+	dir := t.TempDir()
+	a := newTestIMAP(t, s, dir, nil)
+	f, err := a.dir.Folder("Outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := saveState(f.Path(), newFolderState()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RoleFolder(testCtx(t), RoleOutbox); err == nil || !strings.Contains(err.Error(), "cache of a server folder") {
+		t.Fatalf("RoleFolder(outbox) on a cache folder = %v, want a refusal", err)
+	}
+	cfg := imapConfig(t, s.Addr, dir)
+	cfg.Folders = map[string]string{RoleOutbox: "Queue"}
+	b, err := NewIMAP(cfg, &IMAPOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if name, err := b.RoleFolder(testCtx(t), RoleOutbox); err != nil || name != "Queue" {
+		t.Fatalf("RoleFolder(outbox) with outbox = \"Queue\" = %q, %v", name, err)
+	}
+}
