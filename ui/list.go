@@ -36,14 +36,14 @@ type listModel struct {
 	loading bool
 	loaded  bool
 	// Reloads coalesce and are spaced (see Model.reloadList): again says
-	// the folder changed while a List was in flight or waiting, started
-	// and loadedAt are when the last List started and when its reply was
-	// shown, gap is how long the next one waits after that, and waitSeq
-	// names the reloadTickMsg a waiting reload is for (0: none waits).
-	again             bool
-	started, loadedAt time.Time
-	gap               time.Duration
-	waitSeq           uint64
+	// the folder changed while a List was in flight or waiting, loadedAt
+	// is when the last reply was shown, gap is how long the next List
+	// waits after that, and waitSeq names the reloadTickMsg a waiting
+	// reload is for (0: none waits).
+	again    bool
+	loadedAt time.Time
+	gap      time.Duration
+	waitSeq  uint64
 
 	envs        []account.Envelope
 	byDate      []int32        // envelope indices, oldest first
