@@ -338,25 +338,23 @@ func (st *folderState) writeTo(w io.Writer) error {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(st.Msgs)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
 	bw.Write(b)
-	ref := func(b []byte, r strRef) []byte {
-		n := uint32(r & (1<<refLenBits - 1))
-		off := uint32(0)
-		if n > 0 {
-			off = starts[r>>(refLenBits+refOffBits)] + uint32(r>>refLenBits&(1<<refOffBits-1))
-		}
-		b = binary.LittleEndian.AppendUint32(b, off)
-		return binary.LittleEndian.AppendUint32(b, n)
-	}
+	le := binary.LittleEndian
+	var rec [stateRecordLen]byte
 	for _, m := range st.Msgs {
-		b := scratch[:0]
-		b = binary.LittleEndian.AppendUint32(b, m.UID)
-		b = binary.LittleEndian.AppendUint32(b, uint32(m.zone))
-		b = binary.LittleEndian.AppendUint64(b, uint64(m.date))
-		b = binary.LittleEndian.AppendUint64(b, uint64(m.size))
-		for _, r := range [...]strRef{m.flags, m.body, m.from, m.to, m.cc, m.subject, m.messageID, m.inReplyTo, m.references} {
-			b = ref(b, r)
+		le.PutUint32(rec[0:], m.UID)
+		le.PutUint32(rec[4:], uint32(m.zone))
+		le.PutUint64(rec[8:], uint64(m.date))
+		le.PutUint64(rec[16:], uint64(m.size))
+		for j, r := range [...]strRef{m.flags, m.body, m.from, m.to, m.cc, m.subject, m.messageID, m.inReplyTo, m.references} {
+			n := uint32(r & (1<<refLenBits - 1))
+			off := uint32(0)
+			if n > 0 {
+				off = starts[r>>(refLenBits+refOffBits)] + uint32(r>>refLenBits&(1<<refOffBits-1))
+			}
+			le.PutUint32(rec[24+8*j:], off)
+			le.PutUint32(rec[28+8*j:], n)
 		}
-		bw.Write(b)
+		bw.Write(rec[:])
 	}
 	for _, blk := range st.strs.blocks {
 		bw.Write(blk)

@@ -370,9 +370,18 @@ func (a *IMAP) Folders(ctx context.Context) ([]Folder, error) {
 }
 
 func (fc *folderCache) counts() (total, unread int) {
+	// Flags are stored once per distinct value: look each value up once.
+	seen := map[strRef]bool{}
 	for _, m := range fc.st.Msgs {
 		total++
-		if !fc.st.flags(m).Has(maildir.FlagSeen) {
+		s, ok := seen[m.flags]
+		if !ok {
+			s = fc.st.flags(m).Has(maildir.FlagSeen)
+			if len(seen) < 1024 {
+				seen[m.flags] = s
+			}
+		}
+		if !s {
 			unread++
 		}
 	}
