@@ -231,9 +231,9 @@ type reloadTickMsg struct{ seq uint64 }
 
 // reloadList asks for the envelopes of the open folder. A folder that
 // changes often (an IMAP fill announces every chunk, each List copies a
-// large folder) is listed by one request at a time, spaced by the gap the
-// last one earned: while a request is in flight or waiting, another
-// change only notes that one more List is due.
+// large folder) is listed by one request at a time, spaced by the gap its
+// size sets: while a request is in flight or waiting, another change only
+// notes that one more List is due.
 func (m *Model) reloadList() tea.Cmd {
 	if m.list.loading || m.list.waitSeq != 0 {
 		m.list.again = true
@@ -329,20 +329,15 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.list.loaded = true
 			m.status.error(msg.err)
-			var again tea.Cmd
-			if m.list.again {
-				again = m.reloadList()
-			}
-			return m, again
+		} else {
+			m.list.setEnvelopes(msg.envs)
+			m.list.loadedAt = time.Now()
+			m.list.gap = min(time.Duration(len(msg.envs))*listGapPer, maxListGap)
 		}
-		m.list.setEnvelopes(msg.envs)
-		m.list.loadedAt = time.Now()
-		m.list.gap = min(time.Duration(len(msg.envs))*listGapPer, maxListGap)
-		var again tea.Cmd
 		if m.list.again {
-			again = m.reloadList()
+			return m, m.reloadList()
 		}
-		return m, again
+		return m, nil
 	case reloadTickMsg:
 		if msg.seq != m.list.waitSeq {
 			return m, nil // for a folder no longer open
