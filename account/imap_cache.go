@@ -28,7 +28,7 @@ import (
 //
 //	magic    "MBIMAPS2"
 //	header   uidvalidity u32, uidnext u32, highestmodseq u64, complete u8,
-//	         count u32, string bytes u32
+//	         count u32, string bytes u32, dead string bytes u32
 //	records  count times: uid u32, zone offset i32, date unix i64 (0: none),
 //	         size i64, then nine strings as (offset u32, length u32) into
 //	         the string section: flags, body key, from, to, cc, subject,
@@ -45,7 +45,7 @@ const (
 	// maxStateRecords bounds a hostile or corrupt file before allocating.
 	maxStateRecords = 1 << 24
 	maxStateString  = 1<<refLenBits - 1
-	stateHeaderLen  = 8 + 4 + 4 + 8 + 1 + 4 + 4
+	stateHeaderLen  = 8 + 4 + 4 + 8 + 1 + 4 + 4 + 4
 	stateRecordLen  = 4 + 4 + 8 + 8 + 9*8
 )
 
@@ -79,6 +79,9 @@ type folderState struct {
 	slab     []imapMsg // where the next messages are allocated
 	nextSlab int
 	zones    map[int32]*time.Location
+	// dead counts the arena bytes of the strings only removed messages
+	// used (their ids, subjects, Message-IDs and body keys); see compact.
+	dead int64
 }
 
 func newFolderState() *folderState { return &folderState{Msgs: make(map[uint32]*imapMsg)} }
@@ -98,6 +101,9 @@ func (st *folderState) newMsg() *imapMsg {
 // put caches a message from its envelope (Key and Name are ignored: the
 // key is made from UIDVALIDITY and uid) and returns it.
 func (st *folderState) put(uid uint32, body string, e *Envelope) *imapMsg {
+	if old, ok := st.Msgs[uid]; ok {
+		st.forget(old)
+	}
 	m := st.newMsg()
 	m.UID = uid
 	m.size = e.Size
@@ -171,7 +177,62 @@ func (st *folderState) setFlags(m *imapMsg, f maildir.Flags) { m.flags = st.strs
 
 func (st *folderState) bodyKey(m *imapMsg) string { return st.strs.get(m.body) }
 
-func (st *folderState) setBodyKey(m *imapMsg, key string) { m.body = st.strs.put(key) }
+func (st *folderState) setBodyKey(m *imapMsg, key string) {
+	st.dead += refLen(m.body)
+	m.body = st.strs.put(key)
+}
+
+// remove forgets a message.
+func (st *folderState) remove(uid uint32) {
+	if m, ok := st.Msgs[uid]; ok {
+		st.forget(m)
+		delete(st.Msgs, uid)
+	}
+}
+
+// forget counts the strings that were m's alone as dead. The strings
+// messages share (addresses, flags, references) are not counted.
+func (st *folderState) forget(m *imapMsg) {
+	st.dead += refLen(m.key) + refLen(m.body) + refLen(m.subject) + refLen(m.messageID)
+}
+
+func refLen(r strRef) int64 { return int64(r & (1<<refLenBits - 1)) }
+
+// compact copies the strings of the messages still cached into a new
+// arena once the dead ones are a third of it (and over 256 KB), so that
+// neither memory nor the state file grows with the messages a folder had
+// over its life.
+func (st *folderState) compact() {
+	var total int64
+	for _, b := range st.strs.blocks {
+		total += int64(len(b))
+	}
+	if st.dead < 256<<10 || st.dead*3 < total {
+		return
+	}
+	old := st.strs
+	st.strs = strArena{}
+	move := func(r *strRef, shared bool) {
+		if shared {
+			*r = st.strs.shared(old.get(*r))
+		} else {
+			*r = st.strs.put(old.get(*r))
+		}
+	}
+	for _, m := range st.Msgs {
+		move(&m.key, false)
+		move(&m.flags, true)
+		move(&m.body, false)
+		move(&m.from, true)
+		move(&m.to, true)
+		move(&m.cc, true)
+		move(&m.subject, false)
+		move(&m.messageID, false)
+		move(&m.inReplyTo, true)
+		move(&m.references, true)
+	}
+	st.dead = 0
+}
 
 // strRef locates a string of a strArena: block index, offset in the block
 // and length, packed as block<<50 | offset<<20 | length. The zero strRef
@@ -194,7 +255,6 @@ const (
 // Strings of removed messages stay until the state is next read.
 type strArena struct {
 	blocks [][]byte
-	size   int64             // bytes in use, over all blocks
 	intern map[string]strRef // repeated strings, bounded by maxInterned
 	next   int               // size of the next block
 }
@@ -248,7 +308,6 @@ func (a *strArena) putBytes(s []byte) strRef {
 	b := a.blocks[last]
 	off := len(b)
 	a.blocks[last] = append(b, s...)
-	a.size += int64(len(s))
 	return strRef(last)<<(refLenBits+refOffBits) | strRef(off)<<refLenBits | strRef(len(s))
 }
 
@@ -337,6 +396,7 @@ func (st *folderState) writeTo(w io.Writer) error {
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(st.Msgs)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(total))
+	b = binary.LittleEndian.AppendUint32(b, uint32(min(st.dead, int64(total))))
 	bw.Write(b)
 	le := binary.LittleEndian
 	var rec [stateRecordLen]byte
@@ -407,10 +467,10 @@ func decodeParts(header, recs, strs []byte) (*folderState, error) {
 	st.UIDNext = binary.LittleEndian.Uint32(header[12:])
 	st.HighestModSeq = binary.LittleEndian.Uint64(header[16:])
 	st.Complete = header[24] == 1
+	st.dead = int64(binary.LittleEndian.Uint32(header[33:]))
 	st.Msgs = make(map[uint32]*imapMsg, count)
 	if len(strs) > 0 {
 		st.strs.blocks = [][]byte{strs[:len(strs):len(strs)]}
-		st.strs.size = int64(len(strs))
 	}
 	slab := make([]imapMsg, count)
 	for i := range slab {
@@ -563,7 +623,9 @@ func readState(path string) (*folderState, error) {
 	return decodeParts(header, recs, strs)
 }
 
-// saveState writes the state of a folder atomically and durably.
+// saveState writes the state of a folder atomically and durably, first
+// dropping the strings no message uses any more when they are many.
 func saveState(dir string, st *folderState) error {
+	st.compact()
 	return maildir.WriteFile(filepath.Join(dir, imapStateFile), st.writeTo)
 }

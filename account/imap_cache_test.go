@@ -285,3 +285,55 @@ func TestIMAPListLargeFolder(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The strings of removed messages are counted, survive a reload as a
+// count, and are dropped once they are a third of the arena: the state
+// file does not grow with the messages a folder had over its life.
+func TestIMAPStateCompacts(t *testing.T) {
+	dir := t.TempDir()
+	st := newFolderState()
+	st.UIDValidity = 3
+	for uid := uint32(1); uid <= 6000; uid++ {
+		st.put(uid, fmt.Sprintf("body-key-%d", uid), &Envelope{Subject: fmt.Sprintf("subject of message number %d", uid),
+			MessageID: fmt.Sprintf("message-%d@example.test", uid), From: "A <a@example.test>", Flags: "S"})
+	}
+	if err := saveState(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, imapStateFile)
+	full, _ := os.Stat(path)
+	// A few removals: counted, kept, and the count survives a reload.
+	for uid := uint32(1); uid <= 100; uid++ {
+		st.remove(uid)
+	}
+	if err := saveState(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	st = loadState(dir)
+	if len(st.Msgs) != 5900 || st.dead == 0 {
+		t.Fatalf("after reload: %d messages, %d dead bytes; want 5900 and the dead count kept", len(st.Msgs), st.dead)
+	}
+	// Most of the folder goes: the next save drops the dead strings.
+	for uid := uint32(101); uid <= 5000; uid++ {
+		st.remove(uid)
+	}
+	if err := saveState(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	small, _ := os.Stat(path)
+	if small.Size()*3 > full.Size() {
+		t.Fatalf("state file %d bytes with 1,000 of 6,000 messages left, was %d: not compacted", small.Size(), full.Size())
+	}
+	got := loadState(dir)
+	if len(got.Msgs) != 1000 || got.dead != 0 {
+		t.Fatalf("after compaction: %d messages, %d dead bytes", len(got.Msgs), got.dead)
+	}
+	for uid := uint32(5001); uid <= 6000; uid++ {
+		m := got.Msgs[uid]
+		e := got.env(m)
+		if e.Subject != fmt.Sprintf("subject of message number %d", uid) || got.bodyKey(m) != fmt.Sprintf("body-key-%d", uid) ||
+			e.From != "A <a@example.test>" || e.Flags != "S" || e.Key != string(msgID(3, uid)) {
+			t.Fatalf("uid %d after compaction: %+v", uid, e)
+		}
+	}
+}

@@ -144,7 +144,7 @@ func (q *imapQueue) overlayLocked(fc *folderCache) {
 			case opFlags:
 				fc.st.setFlags(m, fc.st.flags(m).With(maildir.Flags(op.Add)).Without(maildir.Flags(op.Remove)))
 			case opMove, opExpunge:
-				delete(fc.st.Msgs, uid) // the body file is handled by the op
+				fc.st.remove(uid) // the body file is handled by the op
 			}
 		}
 	}
@@ -450,7 +450,7 @@ func (a *IMAP) takeLocked(fc *folderCache, uids []uint32) []queuedMsg {
 	for _, uid := range uids {
 		m := fc.st.Msgs[uid]
 		out = append(out, queuedMsg{UID: uid, BodyKey: fc.st.bodyKey(m), Env: fc.st.env(m)})
-		delete(fc.st.Msgs, uid)
+		fc.st.remove(uid)
 	}
 	return out
 }

@@ -671,7 +671,7 @@ func (a *IMAP) removeMsgLocked(fc *folderCache, uid uint32) {
 	if !ok {
 		return
 	}
-	delete(fc.st.Msgs, uid)
+	fc.st.remove(uid)
 	if key := fc.st.bodyKey(m); key != "" {
 		if e, err := fc.f.Find(key); err == nil {
 			fc.f.Remove(e)
