@@ -401,9 +401,26 @@ func (a *IMAP) List(ctx context.Context, folder string) ([]Envelope, error) {
 		a.mu.Unlock()
 		return a.local.List(ctx, folder)
 	}
+	if _, err := a.cacheLocked(folder); err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
+	withLocal := a.hasLocalLocked(folder)
+	a.mu.Unlock()
+	// The files of the folder are listed first; the cache is read after,
+	// in one piece with the bodies it knows, so that a message the server
+	// has just taken over (its file became a cached body) is listed once.
+	var files []Envelope
+	if withLocal {
+		var err error
+		if files, err = a.local.List(ctx, folder); err != nil {
+			return nil, err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	fc, err := a.cacheLocked(folder)
 	if err != nil {
-		a.mu.Unlock()
 		return nil, err
 	}
 	// In UID order, which is mostly date order: the list sorts it by
@@ -430,14 +447,13 @@ func (a *IMAP) List(ctx context.Context, folder string) ([]Envelope, error) {
 	} else {
 		build(0, len(uids))
 	}
-	withLocal := a.hasLocalLocked(folder)
-	a.mu.Unlock()
-	if withLocal {
-		envs, err := a.localMessages(ctx, folder)
-		if err != nil {
-			return nil, err
+	if len(files) > 0 {
+		known := bodyKeysLocked(fc)
+		for _, e := range files {
+			if !known[e.Key] {
+				out = append(out, e)
+			}
 		}
-		out = append(out, envs...)
 	}
 	return out, nil
 }

@@ -160,8 +160,20 @@ func bodyKeysLocked(fc *folderCache) map[string]bool {
 }
 
 // localMessages returns the envelopes of the local messages of the server
-// folder name: the files of its maildir folder no cached UID names.
+// folder name: the files of its maildir folder no cached UID names. The
+// files are listed before the cache is asked, so a body stored meanwhile
+// (file first, then its UID's record) is not taken for a local message.
 func (a *IMAP) localMessages(ctx context.Context, name string) ([]Envelope, error) {
+	a.mu.Lock()
+	_, err := a.cacheLocked(name)
+	a.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	envs, err := a.local.List(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	fc, err := a.cacheLocked(name)
 	if err != nil {
@@ -170,10 +182,6 @@ func (a *IMAP) localMessages(ctx context.Context, name string) ([]Envelope, erro
 	}
 	known := bodyKeysLocked(fc)
 	a.mu.Unlock()
-	envs, err := a.local.List(ctx, name)
-	if err != nil {
-		return nil, err
-	}
 	return slices.DeleteFunc(envs, func(e Envelope) bool { return known[e.Key] }), nil
 }
 
