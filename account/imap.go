@@ -86,6 +86,9 @@ type IMAP struct {
 	open    string // folder to IDLE on (the last one synced by the UI)
 	// appendRefused: local sent copies the server refused this session.
 	appendRefused map[string]bool
+	// warnedSubscribed: the user was told subscribed_only cannot be
+	// honoured by this server.
+	warnedSubscribed bool
 }
 
 // imapFolder is one server folder as listed.

@@ -156,6 +156,15 @@ func (a *IMAP) syncFolders(ctx context.Context, c *imapt.Client) error {
 	caps := c.Caps()
 	extended := caps.Has(goimap.CapListExtended) || caps.Has(goimap.CapIMAP4rev2)
 	lopt := &goimap.ListOptions{}
+	if a.opt.SubscribedOnly && !extended {
+		a.mu.Lock()
+		warn := !a.warnedSubscribed
+		a.warnedSubscribed = true
+		a.mu.Unlock()
+		if warn {
+			a.emit(EventError, "", fmt.Errorf("%s: subscribed_only: the server lacks LIST-EXTENDED (RFC 5258), so every folder is shown", a.cfg.Name))
+		}
+	}
 	if extended {
 		// Without LIST-EXTENDED (RFC 5258) there is no subscribed-only
 		// LIST in the client library (no LSUB): all folders are listed.

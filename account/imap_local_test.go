@@ -2,6 +2,7 @@ package account
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -421,5 +422,57 @@ func TestIMAPOutboxNotACache(t *testing.T) {
 	defer b.Close()
 	if name, err := b.RoleFolder(testCtx(t), RoleOutbox); err != nil || name != "Queue" {
 		t.Fatalf("RoleFolder(outbox) with outbox = \"Queue\" = %q, %v", name, err)
+	}
+}
+
+// subscribed_only lists the subscribed folders where the server has
+// LIST-EXTENDED; without it every folder is listed, and the user is told
+// once.
+func TestIMAPSubscribedOnly(t *testing.T) {
+	for _, noExt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-list-extended=%v", noExt), func(t *testing.T) {
+			s := newMemServer(t, mailtest.IMAPOptions{NoListExtended: noExt})
+			s.AddMailbox(testUser, "Lists")
+			s.AddMailbox(testUser, "Hidden")
+			if err := s.SetSubscribed(testUser, "Lists", true); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetSubscribed(testUser, "Hidden", false); err != nil {
+				t.Fatal(err)
+			}
+			a := newTestIMAP(t, s, t.TempDir(), &IMAPOptions{SubscribedOnly: true})
+			ctx := testCtx(t)
+			for range 2 {
+				if err := a.Sync(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fs, err := a.Folders(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string]bool{}
+			for _, f := range fs {
+				names[f.Name] = true
+			}
+			if !names["Lists"] || names["Hidden"] != noExt {
+				t.Fatalf("Folders = %v; want Lists, and Hidden only without LIST-EXTENDED", names)
+			}
+			warnings := 0
+			for {
+				select {
+				case ev := <-a.Events():
+					if ev.Kind == EventError && strings.Contains(ev.Err.Error(), "LIST-EXTENDED") {
+						warnings++
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if want := map[bool]int{false: 0, true: 1}[noExt]; warnings != want {
+				t.Fatalf("%d warnings about LIST-EXTENDED over two syncs, want %d", warnings, want)
+			}
+		})
 	}
 }

@@ -37,6 +37,9 @@ type IMAPOptions struct {
 	NoMove bool
 	// NoIdle leaves out IDLE (RFC 2177): clients poll with NOOP.
 	NoIdle bool
+	// NoListExtended leaves out LIST-EXTENDED (RFC 5258) and LIST-STATUS
+	// (RFC 5819, which needs it): LIST takes no selection options.
+	NoListExtended bool
 	// Refuse, when it returns non-nil, answers the command with that error
 	// (an *imap.Error gives NO). op is "APPEND", "STORE", "COPY", "MOVE",
 	// "EXPUNGE", "SELECT" or "FETCH"; mailbox is the one named or selected.
@@ -107,6 +110,10 @@ func NewIMAPServer(opt IMAPOptions) (*IMAPServer, error) {
 	}
 	if !opt.NoIdle {
 		caps[imap.CapIdle] = struct{}{}
+	}
+	if opt.NoListExtended {
+		delete(caps, imap.CapListExtended)
+		delete(caps, imap.CapListStatus)
 	}
 	var logger imapserver.Logger = discardLogger{}
 	if opt.Logf != nil {
