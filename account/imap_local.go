@@ -358,14 +358,7 @@ func (a *IMAP) appendOne(ctx context.Context, c *imapt.Client, fc *folderCache, 
 				return err
 			})
 		}
-		err := appendOnce()
-		var ie *goimap.Error
-		if err != nil && errors.As(err, &ie) && ie.Code == goimap.ResponseCodeTryCreate {
-			if cerr := c.Do(ctx, "create "+fc.mailbox, func() error { return c.Create(fc.mailbox, nil).Wait() }); cerr == nil {
-				err = appendOnce()
-			}
-		}
-		if err != nil {
+		if err := withTryCreate(ctx, c, fc.mailbox, appendOnce); err != nil {
 			return err
 		}
 	}

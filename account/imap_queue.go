@@ -262,15 +262,7 @@ func (a *IMAP) replay(ctx context.Context, c *imapt.Client, op queuedOp) error {
 				return nil
 			})
 		}
-		err := move()
-		var ie *goimap.Error
-		if err != nil && errors.As(err, &ie) && ie.Code == goimap.ResponseCodeTryCreate {
-			if cerr := c.Do(ctx, "create "+op.ToMailbox, func() error { return c.Create(op.ToMailbox, nil).Wait() }); cerr != nil {
-				return err
-			}
-			err = move()
-		}
-		if err != nil {
+		if err := withTryCreate(ctx, c, op.ToMailbox, move); err != nil {
 			return err
 		}
 		if data != nil {
@@ -281,6 +273,20 @@ func (a *IMAP) replay(ctx context.Context, c *imapt.Client, op queuedOp) error {
 		return nil
 	}
 	return fmt.Errorf("unknown queued action %q", op.Kind)
+}
+
+// withTryCreate runs fn, which puts messages into mbox; when the server
+// answers [TRYCREATE] (RFC 3501 §7.1), it creates mbox and runs fn once
+// more. A failed CREATE leaves fn's first error.
+func withTryCreate(ctx context.Context, c *imapt.Client, mbox string, fn func() error) error {
+	err := fn()
+	var ie *goimap.Error
+	if err != nil && errors.As(err, &ie) && ie.Code == goimap.ResponseCodeTryCreate {
+		if cerr := c.Do(ctx, "create "+mbox, func() error { return c.Create(mbox, nil).Wait() }); cerr == nil {
+			err = fn()
+		}
+	}
+	return err
 }
 
 // dropBodies removes the cached bodies of messages that left the server
