@@ -113,8 +113,13 @@ func (a *IMAP) localOnlyLocked() []string {
 	return out
 }
 
-// isLocalOnlyLocked reports whether name is a local-only folder.
+// isLocalOnlyLocked reports whether name is a local-only folder. A server
+// folder never is, and is told apart without reading the maildir (List
+// asks on every call).
 func (a *IMAP) isLocalOnlyLocked(name string) bool {
+	if _, onServer := a.mailboxLocked(name); onServer {
+		return false
+	}
 	return slices.Contains(a.localOnlyLocked(), name)
 }
 
