@@ -362,8 +362,7 @@ func (a *IMAP) Folders(ctx context.Context) ([]Folder, error) {
 		out = append(out, fo)
 	}
 	for _, name := range a.localOnlyLocked() {
-		fo := Folder{Name: name, Role: a.local.Role(name)}
-		fo.Total, fo.Unread = a.localCount(name)
+		fo, _ := a.local.folderInfo(name) // unreadable: listed without counts
 		out = append(out, fo)
 	}
 	// INBOX first, then by name.

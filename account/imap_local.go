@@ -190,24 +190,6 @@ func (a *IMAP) localMessages(ctx context.Context, name string) ([]Envelope, erro
 	return slices.DeleteFunc(envs, func(e Envelope) bool { return known[e.Key] }), nil
 }
 
-// localCount counts the messages of a maildir folder, and the unread ones.
-func (a *IMAP) localCount(name string) (total, unread int) {
-	f, err := a.dir.Folder(name)
-	if err != nil {
-		return 0, 0
-	}
-	ents, err := f.List()
-	if err != nil {
-		return 0, 0
-	}
-	for _, e := range ents {
-		if !e.Flags.Has(maildir.FlagSeen) {
-			unread++
-		}
-	}
-	return len(ents), unread
-}
-
 // AppendSent is Sending's AfterSent hook: the sent copy is in the Sent
 // folder already, as a local message; the connection owner APPENDs it
 // when it can. It never fails: offline, the copy waits.
@@ -288,7 +270,7 @@ func (a *IMAP) sentFolder(ctx context.Context, c *imapt.Client) (string, error) 
 	if err != nil {
 		return "", nil
 	}
-	if total, _ := a.localCount(name); total == 0 {
+	if fo, err := a.local.folderInfo(name); err != nil || fo.Total == 0 {
 		return "", nil
 	}
 	mbox := "Sent"

@@ -161,23 +161,33 @@ func (l *Local) Folders(ctx context.Context) ([]Folder, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		f, err := l.dir.Folder(name)
+		fo, err := l.folderInfo(name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.cfg.Name, err)
-		}
-		entries, err := f.List()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.cfg.Name, err)
-		}
-		fo := Folder{Name: name, Role: l.Role(name), Total: len(entries)}
-		for _, e := range entries {
-			if !e.Flags.Has(maildir.FlagSeen) {
-				fo.Unread++
-			}
+			return nil, err
 		}
 		out = append(out, fo)
 	}
 	return out, nil
+}
+
+// folderInfo describes one folder with its counts.
+func (l *Local) folderInfo(name string) (Folder, error) {
+	fo := Folder{Name: name, Role: l.Role(name)}
+	f, err := l.dir.Folder(name)
+	if err != nil {
+		return fo, fmt.Errorf("%s: %w", l.cfg.Name, err)
+	}
+	entries, err := f.List()
+	if err != nil {
+		return fo, fmt.Errorf("%s: %w", l.cfg.Name, err)
+	}
+	fo.Total = len(entries)
+	for _, e := range entries {
+		if !e.Flags.Has(maildir.FlagSeen) {
+			fo.Unread++
+		}
+	}
+	return fo, nil
 }
 
 // folder opens an existing folder; it never creates one.
