@@ -456,12 +456,7 @@ func (a *IMAP) List(ctx context.Context, folder string) ([]Envelope, error) {
 		build(0, len(uids))
 	}
 	if len(files) > 0 {
-		known := bodyKeysLocked(fc)
-		for _, e := range files {
-			if !known[e.Key] {
-				out = append(out, e)
-			}
-		}
+		out = append(out, uncachedLocked(fc, files)...)
 	}
 	return out, nil
 }

@@ -153,15 +153,16 @@ func splitIDs(ids []MsgID) (server, local []MsgID) {
 	return server, local
 }
 
-// bodyKeysLocked returns the maildir keys of the cached bodies of fc.
-func bodyKeysLocked(fc *folderCache) map[string]bool {
-	keys := make(map[string]bool)
+// uncachedLocked keeps of files, the envelopes of fc's maildir folder,
+// those no cached UID has as its body: the local messages.
+func uncachedLocked(fc *folderCache, files []Envelope) []Envelope {
+	known := make(map[string]bool)
 	for _, m := range fc.st.Msgs {
 		if k := fc.st.bodyKey(m); k != "" {
-			keys[k] = true
+			known[k] = true
 		}
 	}
-	return keys
+	return slices.DeleteFunc(files, func(e Envelope) bool { return known[e.Key] })
 }
 
 // localMessages returns the envelopes of the local messages of the server
@@ -180,14 +181,12 @@ func (a *IMAP) localMessages(ctx context.Context, name string) ([]Envelope, erro
 		return nil, err
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	fc, err := a.cacheLocked(name)
 	if err != nil {
-		a.mu.Unlock()
 		return nil, err
 	}
-	known := bodyKeysLocked(fc)
-	a.mu.Unlock()
-	return slices.DeleteFunc(envs, func(e Envelope) bool { return known[e.Key] }), nil
+	return uncachedLocked(fc, envs), nil
 }
 
 // AppendSent is Sending's AfterSent hook: the sent copy is in the Sent
