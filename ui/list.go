@@ -37,12 +37,10 @@ type listModel struct {
 	loaded  bool
 	// Reloads coalesce and are spaced (see Model.reloadList): again says
 	// the folder changed while a List was in flight or waiting, loadedAt
-	// is when the last reply was shown, gap is how long the next List
-	// waits after that, and waitSeq names the reloadTickMsg a waiting
-	// reload is for (0: none waits).
+	// is when the last reply was shown, and waitSeq names the
+	// reloadTickMsg a waiting reload is for (0: none waits).
 	again    bool
 	loadedAt time.Time
-	gap      time.Duration
 	waitSeq  uint64
 
 	envs        []account.Envelope
@@ -76,7 +74,7 @@ func (l *listModel) reset(acct int, folder, role string) {
 	l.acct, l.folder, l.role = acct, folder, role
 	l.envs, l.byDate, l.th, l.hay, l.rows, l.filterCache = nil, nil, nil, nil, nil, nil
 	l.cursor, l.offset = 0, 0
-	l.loading, l.again, l.loadedAt, l.gap, l.waitSeq = false, false, time.Time{}, 0, 0
+	l.loading, l.again, l.loadedAt, l.waitSeq = false, false, time.Time{}, 0
 	l.folded = map[string]bool{}
 	l.filter = ""
 	l.loaded = false

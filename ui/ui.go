@@ -239,7 +239,8 @@ func (m *Model) reloadList() tea.Cmd {
 		m.list.again = true
 		return nil
 	}
-	if wait := m.list.gap - time.Since(m.list.loadedAt); wait > 0 {
+	gap := min(time.Duration(len(m.list.envs))*listGapPer, maxListGap)
+	if wait := gap - time.Since(m.list.loadedAt); wait > 0 {
 		seq := m.next()
 		m.list.waitSeq = seq
 		return tea.Tick(wait, func(time.Time) tea.Msg { return reloadTickMsg{seq: seq} })
@@ -332,7 +333,6 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		} else {
 			m.list.setEnvelopes(msg.envs)
 			m.list.loadedAt = time.Now()
-			m.list.gap = min(time.Duration(len(msg.envs))*listGapPer, maxListGap)
 		}
 		if m.list.again {
 			return m, m.reloadList()
