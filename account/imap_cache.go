@@ -2,7 +2,6 @@ package account
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -360,13 +359,6 @@ func parseMsgID(id MsgID) (uidValidity, uid uint32, ok bool) {
 		return 0, 0, false
 	}
 	return uint32(v), uint32(u), true
-}
-
-// encode returns the state file's bytes.
-func (st *folderState) encode() []byte {
-	var b bytes.Buffer
-	st.writeTo(&b)
-	return b.Bytes()
 }
 
 // writeTo streams the state file to w. The string section is the arena's

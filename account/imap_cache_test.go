@@ -69,6 +69,13 @@ func TestStrArenaSharesAndCuts(t *testing.T) {
 	}
 }
 
+// encode returns the state file's bytes.
+func (st *folderState) encode() []byte {
+	var b bytes.Buffer
+	st.writeTo(&b)
+	return b.Bytes()
+}
+
 func sampleState() *folderState {
 	st := newFolderState()
 	st.UIDValidity, st.UIDNext, st.HighestModSeq, st.Complete = 7, 10, 99, true
