@@ -15,6 +15,40 @@ import (
 // Envelope is one row of a message list.
 type Envelope = index.Envelope
 
+// Envelopes is a read-only sequence of a folder's envelopes, in no
+// particular order, as the message list holds them.
+type Envelopes interface {
+	Len() int
+	At(i int) Envelope
+}
+
+// EnvelopeSlice is Envelopes over the slice List returns.
+type EnvelopeSlice []Envelope
+
+func (s EnvelopeSlice) Len() int          { return len(s) }
+func (s EnvelopeSlice) At(i int) Envelope { return s[i] }
+
+// Viewer is implemented by backends that keep a folder's envelopes in
+// memory (the IMAP cache): View returns what List would, as a view of
+// that memory, so that a list of 100,000 messages is not held twice. A
+// wrapper (see As) that changes what List returns must implement it too.
+type Viewer interface {
+	View(ctx context.Context, folder string) (Envelopes, error)
+}
+
+// ListView returns the envelopes of folder: a's View when it has one,
+// else what List returns.
+func ListView(ctx context.Context, a Account, folder string) (Envelopes, error) {
+	if v, ok := As[Viewer](a); ok {
+		return v.View(ctx, folder)
+	}
+	envs, err := a.List(ctx, folder)
+	if err != nil {
+		return nil, err
+	}
+	return EnvelopeSlice(envs), nil
+}
+
 // MsgID names a message inside a folder. For maildir-backed folders it is
 // the maildir key, which stays the same when the message moves between
 // folders or changes flags.

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,38 +135,88 @@ func (st *folderState) keyRef(uid uint32) strRef {
 }
 
 // env returns the envelope of m. Its strings share the cache's memory.
-func (st *folderState) env(m *imapMsg) Envelope {
-	g := st.strs.get
-	e := Envelope{Key: g(m.key), Size: m.size, Flags: maildir.Flags(g(m.flags)),
+func (st *folderState) env(m *imapMsg) Envelope { return msgEnv(&st.strs, st.zones, m, m.flags) }
+
+// msgEnv builds the envelope of m, with the flags f, from the arena and
+// the zones m was cached with. It only reads them.
+func msgEnv(strs *strArena, zones map[int32]*time.Location, m *imapMsg, f strRef) Envelope {
+	g := strs.get
+	e := Envelope{Key: g(m.key), Size: m.size, Flags: maildir.Flags(g(f)),
 		From: g(m.from), To: g(m.to), Cc: g(m.cc), Subject: g(m.subject),
 		MessageID: g(m.messageID), InReplyTo: g(m.inReplyTo), References: g(m.references)}
 	if m.date != 0 {
-		e.Date = time.Unix(m.date, 0).In(st.zone(m.zone))
+		e.Date = time.Unix(m.date, 0).In(zoneOf(zones, m.zone))
 	}
 	return e
 }
 
+// view returns the envelopes of the cache, in UID order (mostly date
+// order, which the list sorts much faster than an order at random).
+func (st *folderState) view() *folderView {
+	uids := make([]uint32, 0, len(st.Msgs))
+	for uid := range st.Msgs {
+		uids = append(uids, uid)
+	}
+	slices.Sort(uids)
+	v := &folderView{
+		msgs:  make([]*imapMsg, len(uids)),
+		flags: make([]strRef, len(uids)),
+		strs:  strArena{blocks: slices.Clone(st.strs.blocks)},
+		zones: st.zones,
+	}
+	for i, uid := range uids {
+		m := st.Msgs[uid]
+		v.msgs[i], v.flags[i] = m, m.flags
+	}
+	return v
+}
+
+// folderView is a folder's envelopes as View returns them. It shares the
+// cache's records and the bytes of its arena, which are never changed in
+// place (put makes a new record, compact copies them all, addZone
+// replaces the zones), except for the flags, which it copies. It holds
+// its own copy of the arena's block list, which appends change.
+type folderView struct {
+	msgs  []*imapMsg
+	flags []strRef
+	strs  strArena
+	zones map[int32]*time.Location
+	files []Envelope // local messages, after the cached ones
+}
+
+func (v *folderView) Len() int { return len(v.msgs) + len(v.files) }
+
+func (v *folderView) At(i int) Envelope {
+	if i >= len(v.msgs) {
+		return v.files[i-len(v.msgs)]
+	}
+	return msgEnv(&v.strs, v.zones, v.msgs[i], v.flags[i])
+}
+
 // addZone makes a location for a UTC offset, to be shared by every date
-// with that offset (a few hundred at most).
+// with that offset (a few hundred at most). The map is replaced, never
+// changed, so a folderView shares it.
 func (st *folderState) addZone(off int32) {
 	if off == 0 || len(st.zones) >= 256 {
 		return
 	}
 	if _, ok := st.zones[off]; !ok {
-		if st.zones == nil {
-			st.zones = map[int32]*time.Location{}
+		zones := maps.Clone(st.zones)
+		if zones == nil {
+			zones = map[int32]*time.Location{}
 		}
-		st.zones[off] = time.FixedZone("", int(off))
+		zones[off] = time.FixedZone("", int(off))
+		st.zones = zones
 	}
 }
 
-// zone returns the location of a UTC offset. It only reads the state, so
-// List may build envelopes from several goroutines.
-func (st *folderState) zone(off int32) *time.Location {
+// zoneOf returns the location of a UTC offset, one of zones if it is
+// there. It only reads zones.
+func zoneOf(zones map[int32]*time.Location, off int32) *time.Location {
 	if off == 0 {
 		return time.UTC
 	}
-	if loc, ok := st.zones[off]; ok {
+	if loc, ok := zones[off]; ok {
 		return loc
 	}
 	return time.FixedZone("", int(off))
@@ -200,7 +252,8 @@ func refLen(r strRef) int64 { return int64(r & (1<<refLenBits - 1)) }
 // compact copies the strings of the messages still cached into a new
 // arena once the dead ones are a third of it (and over 256 KB), so that
 // neither memory nor the state file grows with the messages a folder had
-// over its life.
+// over its life. The records are copied too, not changed: a folderView
+// may still read the old ones with the old arena.
 func (st *folderState) compact() {
 	var total int64
 	for _, b := range st.strs.blocks {
@@ -218,7 +271,10 @@ func (st *folderState) compact() {
 			*r = st.strs.put(old.get(*r))
 		}
 	}
-	for _, m := range st.Msgs {
+	for uid, old := range st.Msgs {
+		m := st.newMsg()
+		*m = *old
+		st.Msgs[uid] = m
 		move(&m.key, false)
 		move(&m.flags, true)
 		move(&m.body, false)
@@ -545,7 +601,7 @@ func decodeStateV1(data []byte) (*folderState, error) {
 		secs := int64(u64())
 		off := int32(u32())
 		if secs != 0 {
-			e.Date = time.Unix(secs, 0).In(st.zone(off))
+			e.Date = time.Unix(secs, 0).In(zoneOf(st.zones, off))
 		}
 		e.Flags = maildir.Flags(str())
 		bodyKey := str()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -342,5 +343,75 @@ func TestIMAPStateCompacts(t *testing.T) {
 			e.From != "A <a@example.test>" || e.Flags != "S" || e.Key != string(msgID(3, uid)) {
 			t.Fatalf("uid %d after compaction: %+v", uid, e)
 		}
+	}
+}
+
+// A view shows the cache as it was when it was made while the cache
+// changes flags, gains, replaces and loses messages and compacts its
+// strings, with the view read from another goroutine meanwhile (under
+// -race, the race detector checks that they share nothing written).
+func TestFolderViewIsASnapshot(t *testing.T) {
+	dir := t.TempDir()
+	st := newFolderState()
+	st.UIDValidity = 3
+	env := func(uid uint32, zone int) *Envelope {
+		return &Envelope{Subject: fmt.Sprintf("subject of message number %d", uid), Size: int64(uid),
+			MessageID: fmt.Sprintf("message-%d@example.test", uid), From: "A <a@example.test>", Flags: "S",
+			Date: time.Date(2026, 1, 2, 3, 4, int(uid), 0, time.FixedZone("", zone*3600))}
+	}
+	for uid := uint32(1); uid <= 6000; uid++ {
+		st.put(uid, fmt.Sprintf("body-key-%d", uid), env(uid, 1))
+	}
+	v := st.view()
+	want := make([]Envelope, v.Len())
+	for i := range want {
+		want[i] = v.At(i)
+	}
+	if len(want) != 6000 || want[0].Key != string(msgID(3, 1)) || want[5999].Subject != "subject of message number 6000" {
+		t.Fatalf("view: %d envelopes, first %+v, last %+v", len(want), want[0], want[len(want)-1])
+	}
+	check := func() int {
+		bad := 0
+		for i := range want {
+			if got := v.At(i); got != want[i] {
+				bad++
+			}
+		}
+		return bad
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var passes, bad int
+	wg.Go(func() {
+		for !stop.Load() || passes == 0 {
+			bad += check()
+			passes++
+		}
+	})
+	for uid := uint32(1); uid <= 6000; uid++ {
+		st.setFlags(st.Msgs[uid], "FS")
+		st.setBodyKey(st.Msgs[uid], "")
+	}
+	for uid := uint32(6001); uid <= 7000; uid++ {
+		st.put(uid, "", env(uid, int(uid%12)))
+	}
+	st.put(6000, "", env(7000, 5))
+	for uid := uint32(1); uid <= 5000; uid++ {
+		st.remove(uid)
+	}
+	if err := saveState(dir, st); err != nil { // compacts: most strings are dead
+		t.Fatal(err)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if bad != 0 || check() != 0 {
+		t.Fatalf("%d envelopes of the view changed over %d passes while the cache changed", bad, passes)
+	}
+	if st.dead != 0 {
+		t.Fatalf("the cache was not compacted (%d dead bytes): the test misses that case", st.dead)
+	}
+	now := st.view()
+	if now.Len() != 2000 || now.At(0).Flags != "FS" || now.At(999).Subject != "subject of message number 7000" {
+		t.Fatalf("a new view: %d envelopes, first %+v", now.Len(), now.At(0))
 	}
 }

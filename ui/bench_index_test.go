@@ -49,7 +49,7 @@ func benchIndexFirstScreen(b *testing.B, n int) {
 		if len(envs) != n {
 			b.Fatalf("List = %d envelopes, want %d", len(envs), n)
 		}
-		m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: envs})
+		m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: account.EnvelopeSlice(envs)})
 		_ = m.View()
 	}
 	firstScreen() // builds and saves the index

@@ -75,7 +75,7 @@ func BenchmarkListKeyPress(b *testing.B) {
 	for _, threaded := range []bool{false, true} {
 		b.Run(fmt.Sprintf("threads=%v", threaded), func(b *testing.B) {
 			m := benchModel(b, envs)
-			m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: envs})
+			m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: account.EnvelopeSlice(envs)})
 			if threaded {
 				m.Update(keyMsg("T"))
 			}
@@ -97,7 +97,7 @@ func BenchmarkFirstScreen(b *testing.B) {
 	m := benchModel(b, envs)
 	for b.Loop() {
 		m.list.loaded = false
-		m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: envs})
+		m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: account.EnvelopeSlice(envs)})
 		_ = m.View()
 	}
 }
@@ -108,7 +108,7 @@ func BenchmarkFirstScreen(b *testing.B) {
 func BenchmarkFilterKeyPress(b *testing.B) {
 	envs := synthEnvelopes(100_000, 1)
 	m := benchModel(b, envs)
-	m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: envs})
+	m.Update(listMsg{acct: 0, folder: "INBOX", seq: m.list.seq, envs: account.EnvelopeSlice(envs)})
 	m.Update(keyMsg("/"))
 	m.Update(keyMsg("r"))
 	m.Update(keyMsg("e"))
@@ -140,9 +140,9 @@ func BenchmarkIndexFirstScreen(b *testing.B) {
 // it out (the T key, the first time in a folder).
 func BenchmarkThreadToggle(b *testing.B) {
 	envs := synthEnvelopes(100_000, 1)
-	byDate := sortByDate(envs)
+	byDate := sortByDate(account.EnvelopeSlice(envs))
 	for b.Loop() {
-		th := buildThreads(envs, byDate)
+		th := buildThreads(account.EnvelopeSlice(envs), byDate)
 		_ = th.flatten(true, nil)
 	}
 }

@@ -36,7 +36,7 @@ type (
 		acct   int
 		folder string
 		seq    uint64
-		envs   []account.Envelope
+		envs   account.Envelopes
 		err    error
 	}
 	openMsg struct {
@@ -117,7 +117,7 @@ func loadList(a account.Account, acct int, folder string, seq uint64) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()
-		envs, err := a.List(ctx, folder)
+		envs, err := account.ListView(ctx, a, folder)
 		if err != nil {
 			err = fmt.Errorf("%s: %s: %w", a.Name(), folder, err)
 		}

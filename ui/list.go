@@ -43,12 +43,13 @@ type listModel struct {
 	loadedAt time.Time
 	waitSeq  uint64
 
-	envs        []account.Envelope
-	byDate      []int32        // envelope indices, oldest first
-	th          *threadIndex   // built on first use
-	hay         []byte         // lower-cased search text, built on first use
-	hayOff      []int32        // envelope → start of its record in hay
-	filterCache []filterResult // recent filter results for these envelopes
+	envs        account.Envelopes        // nil until the first List reply
+	flags       map[string]maildir.Flags // flags changed here since envs was listed, by key
+	byDate      []int32                  // envelope indices, oldest first
+	th          *threadIndex             // built on first use
+	hay         []byte                   // lower-cased search text, built on first use
+	hayOff      []int32                  // envelope → start of its record in hay
+	filterCache []filterResult           // recent filter results for these envelopes
 	rows        []row
 	cursor      int
 	offset      int
@@ -72,7 +73,7 @@ func (l *listModel) SetSize(w, h int) {
 // reset empties the list for another folder.
 func (l *listModel) reset(acct int, folder, role string) {
 	l.acct, l.folder, l.role = acct, folder, role
-	l.envs, l.byDate, l.th, l.hay, l.rows, l.filterCache = nil, nil, nil, nil, nil, nil
+	l.envs, l.flags, l.byDate, l.th, l.hay, l.rows, l.filterCache = nil, nil, nil, nil, nil, nil, nil
 	l.cursor, l.offset = 0, 0
 	l.loading, l.again, l.loadedAt, l.waitSeq = false, false, time.Time{}, 0
 	l.folded = map[string]bool{}
@@ -90,9 +91,9 @@ func (l *listModel) setRole(role string) {
 
 // setEnvelopes replaces the folder's envelopes, keeping the cursor on the
 // same message when it is still there.
-func (l *listModel) setEnvelopes(envs []account.Envelope) {
+func (l *listModel) setEnvelopes(envs account.Envelopes) {
 	keep := l.currentKey()
-	l.envs = envs
+	l.envs, l.flags = envs, nil
 	l.byDate = sortByDate(envs)
 	l.th, l.hay, l.filterCache = nil, nil, nil
 	l.loaded = true
@@ -109,13 +110,13 @@ func (l *listModel) rebuild(keep string) {
 		if l.th == nil {
 			l.th = buildThreads(l.envs, l.byDate)
 		}
-		l.rows = l.th.flatten(l.newestFirst, func(r int32) bool { return l.folded[l.envs[r].Key] })
+		l.rows = l.th.flatten(l.newestFirst, func(r int32) bool { return len(l.folded) > 0 && l.folded[l.env(r).Key] })
 	default:
 		l.rows = l.flatRows()
 	}
 	if keep != "" {
 		for i := range l.rows {
-			if l.envs[l.rows[i].env].Key == keep {
+			if l.env(l.rows[i].env).Key == keep {
 				l.cursor = i
 				break
 			}
@@ -146,9 +147,10 @@ func (l *listModel) buildHay() {
 	}
 	sent := l.role == account.RoleSent || l.role == account.RoleDrafts || l.role == account.RoleOutbox
 	var b strings.Builder
-	l.hayOff = make([]int32, len(l.envs)+1)
-	for i := range l.envs {
-		e := &l.envs[i]
+	n := l.len()
+	l.hayOff = make([]int32, n+1)
+	for i := range n {
+		e := l.env(int32(i))
 		l.hayOff[i] = int32(b.Len())
 		b.WriteString(strings.ToLower(e.From))
 		b.WriteByte(0)
@@ -159,7 +161,7 @@ func (l *listModel) buildHay() {
 		}
 		b.WriteByte('\n')
 	}
-	l.hayOff[len(l.envs)] = int32(b.Len())
+	l.hayOff[n] = int32(b.Len())
 	l.hay = []byte(b.String())
 }
 
@@ -174,7 +176,7 @@ func (l *listModel) filterRows(q string, from []row) []row {
 	}
 	l.buildHay()
 	qb := []byte(q)
-	match := make([]bool, len(l.envs))
+	match := make([]bool, l.len())
 	for pos := 0; pos < len(l.hay); {
 		i := bytes.Index(l.hay[pos:], qb)
 		if i < 0 {
@@ -230,7 +232,7 @@ func (l *listModel) setFilter(q string) {
 		l.rows = l.filterRows(q, l.rows)
 		l.cursor = 0
 		for i := range l.rows {
-			if l.envs[l.rows[i].env].Key == keep {
+			if l.env(l.rows[i].env).Key == keep {
 				l.cursor = i
 				break
 			}
@@ -248,62 +250,110 @@ func (l *listModel) currentKey() string {
 	return ""
 }
 
-// current is the envelope under the cursor, or nil.
+// len is the number of envelopes.
+func (l *listModel) len() int {
+	if l.envs == nil {
+		return 0
+	}
+	return l.envs.Len()
+}
+
+// env is envelope i, with the flags changed here since it was listed.
+func (l *listModel) env(i int32) account.Envelope {
+	e := l.envs.At(int(i))
+	if f, ok := l.flags[e.Key]; ok {
+		e.Flags = f
+	}
+	return e
+}
+
+// current is (a copy of) the envelope under the cursor, or nil.
 func (l *listModel) current() *account.Envelope {
 	if l.cursor < 0 || l.cursor >= len(l.rows) {
 		return nil
 	}
-	return &l.envs[l.rows[l.cursor].env]
+	e := l.env(l.rows[l.cursor].env)
+	return &e
 }
 
-// find returns the envelope with key k, or nil.
+// find returns (a copy of) the envelope with key k, or nil.
 func (l *listModel) find(k string) *account.Envelope {
-	for i := range l.envs {
-		if l.envs[i].Key == k {
-			return &l.envs[i]
+	if e := l.current(); e != nil && e.Key == k {
+		return e
+	}
+	for i := range l.len() {
+		if e := l.env(int32(i)); e.Key == k {
+			return &e
 		}
 	}
 	return nil
 }
 
-// setFlags updates a message's flags in place (after a SetFlags).
+// setFlags changes a message's flags in the list (after a SetFlags),
+// until the next List reply.
 func (l *listModel) setFlags(k string, f maildir.Flags) {
-	if e := l.find(k); e != nil {
-		e.Flags = f
+	if l.find(k) == nil {
+		return
 	}
+	if l.flags == nil {
+		l.flags = map[string]maildir.Flags{}
+	}
+	l.flags[k] = f
 }
 
 // remove drops messages from the list (after a move or delete); the
 // cursor stays at the same position, on the message after.
 func (l *listModel) remove(keys []string) {
-	if len(keys) == 0 || len(l.envs) == 0 {
+	if len(keys) == 0 || l.len() == 0 {
 		return
 	}
 	drop := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		drop[k] = true
 	}
-	remap := make([]int32, len(l.envs))
-	envs := make([]account.Envelope, 0, len(l.envs))
-	for i := range l.envs {
-		if drop[l.envs[i].Key] {
+	n := l.len()
+	remap := make([]int32, n)
+	keep := make([]int32, 0, n)
+	for i := range n {
+		if drop[l.envs.At(i).Key] {
 			remap[i] = -1
 			continue
 		}
-		remap[i] = int32(len(envs))
-		envs = append(envs, l.envs[i])
+		remap[i] = int32(len(keep))
+		keep = append(keep, int32(i))
 	}
-	if len(envs) == len(l.envs) {
+	if len(keep) == n {
 		return
 	}
-	byDate := make([]int32, 0, len(envs))
+	byDate := make([]int32, 0, len(keep))
 	for _, e := range l.byDate {
 		if remap[e] >= 0 {
 			byDate = append(byDate, remap[e])
 		}
 	}
-	l.envs, l.byDate, l.th, l.hay, l.filterCache = envs, byDate, nil, nil, nil
+	l.envs, l.byDate, l.th, l.hay, l.filterCache = pick(l.envs, keep), byDate, nil, nil, nil
 	l.rebuild("")
+}
+
+// picked is the envelopes of base at the indices idx.
+type picked struct {
+	base account.Envelopes
+	idx  []int32
+}
+
+func (p picked) Len() int                  { return len(p.idx) }
+func (p picked) At(i int) account.Envelope { return p.base.At(int(p.idx[i])) }
+
+// pick returns the envelopes of envs at the indices idx, without a copy
+// of them (nor a chain of views after many removals).
+func pick(envs account.Envelopes, idx []int32) account.Envelopes {
+	if p, ok := envs.(picked); ok {
+		for i, j := range idx {
+			idx[i] = p.idx[j]
+		}
+		return picked{base: p.base, idx: idx}
+	}
+	return picked{base: envs, idx: idx}
 }
 
 // scroll clamps the cursor and moves the window so the cursor is in it.
@@ -345,7 +395,7 @@ func (l *listModel) toggleFold() {
 		return
 	}
 	r := rootRow(l.rows, l.cursor)
-	k := l.envs[l.rows[r].env].Key
+	k := l.env(l.rows[r].env).Key
 	if l.folded[k] {
 		delete(l.folded, k)
 	} else {
@@ -360,13 +410,13 @@ func (l *listModel) toggleFoldAll() {
 		return
 	}
 	r := rootRow(l.rows, l.cursor)
-	k := l.envs[l.rows[r].env].Key
+	k := l.env(l.rows[r].env).Key
 	if len(l.folded) > 0 {
 		l.folded = map[string]bool{}
 	} else {
 		for _, root := range l.th.roots {
 			if l.th.firstChild[root] >= 0 {
-				l.folded[l.envs[root].Key] = true
+				l.folded[l.env(root).Key] = true
 			}
 		}
 	}
@@ -473,7 +523,7 @@ func (l *listModel) columns(now time.Time) columns {
 	c := columns{date: 6}
 	for _, e := range [2]int{0, len(l.byDate) - 1} {
 		if e >= 0 && e < len(l.byDate) {
-			if d := l.envs[l.byDate[e]].Date; !d.IsZero() && d.In(now.Location()).Year() != now.Year() {
+			if d := l.env(l.byDate[e]).Date; !d.IsZero() && d.In(now.Location()).Year() != now.Year() {
 				c.date = 10
 			}
 		}
@@ -519,7 +569,7 @@ func flagCells(f maildir.Flags) string {
 // renderRow renders row i in exactly l.width cells.
 func (l *listModel) renderRow(i int, c columns, now time.Time, focused bool) string {
 	r := l.rows[i]
-	e := &l.envs[r.env]
+	e := l.env(r.env)
 	var b strings.Builder
 	b.Grow(l.width + 16)
 	if i == l.cursor {

@@ -34,7 +34,7 @@ func newTestList(envs []account.Envelope, w, h int) *listModel {
 	st := DefaultStyles()
 	l := newList(defaultListKeys(), &st)
 	l.SetSize(w, h)
-	l.setEnvelopes(envs)
+	l.setEnvelopes(account.EnvelopeSlice(envs))
 	return &l
 }
 
@@ -42,7 +42,7 @@ func newTestList(envs []account.Envelope, w, h int) *listModel {
 func order(l *listModel) string {
 	var parts []string
 	for _, r := range l.rows {
-		s := strings.Repeat(".", int(r.depth)) + l.envs[r.env].Key
+		s := strings.Repeat(".", int(r.depth)) + l.env(r.env).Key
 		if r.hidden > 0 {
 			s += fmt.Sprintf("+%d", r.hidden)
 		}
@@ -135,7 +135,7 @@ func TestListOrder(t *testing.T) {
 			}
 			if tt.fold != "" {
 				for i := range l.rows {
-					if l.envs[l.rows[i].env].Key == tt.fold {
+					if l.env(l.rows[i].env).Key == tt.fold {
 						l.cursor = i
 					}
 				}
@@ -154,7 +154,7 @@ func TestTreePrefix(t *testing.T) {
 	want := []string{"", "├─", "│ └─", "└─", "", ""}
 	for i := range l.rows {
 		if got := treePrefix(l.rows, i); got != want[i] {
-			t.Errorf("treePrefix(row %d %s) = %q, want %q", i, l.envs[l.rows[i].env].Key, got, want[i])
+			t.Errorf("treePrefix(row %d %s) = %q, want %q", i, l.env(l.rows[i].env).Key, got, want[i])
 		}
 	}
 }
@@ -206,7 +206,7 @@ func TestThreadCycle(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, r := range l.rows {
-		seen[l.envs[r.env].Key] = true
+		seen[l.env(r.env).Key] = true
 	}
 	if len(seen) != 4 {
 		t.Fatalf("rows = %q, want every message once", order(l))

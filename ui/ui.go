@@ -239,7 +239,7 @@ func (m *Model) reloadList() tea.Cmd {
 		m.list.again = true
 		return nil
 	}
-	gap := min(time.Duration(len(m.list.envs))*listGapPer, maxListGap)
+	gap := min(time.Duration(m.list.len())*listGapPer, maxListGap)
 	if wait := gap - time.Since(m.list.loadedAt); wait > 0 {
 		seq := m.next()
 		m.list.waitSeq = seq
