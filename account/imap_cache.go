@@ -493,7 +493,11 @@ func decodeState(data []byte) (*folderState, error) {
 	if recEnd+strLen != uint64(len(body)) {
 		return nil, errBadState
 	}
-	return decodeParts(body[:stateHeaderLen], body[stateHeaderLen:recEnd], body[recEnd:])
+	recs := body[stateHeaderLen:recEnd]
+	return decodeParts(body[:stateHeaderLen], body[recEnd:], func(b []byte) error {
+		recs = recs[copy(b, recs):]
+		return nil
+	})
 }
 
 // stateSizes reads the record count and the string section's length from
@@ -502,12 +506,13 @@ func stateSizes(header []byte) (count, strLen uint64) {
 	return uint64(binary.LittleEndian.Uint32(header[25:])), uint64(binary.LittleEndian.Uint32(header[29:]))
 }
 
-// decodeParts builds the state from the header, the records and the
-// string section of a checked file. The string section becomes the
+// decodeParts builds the state from the header and the string section of
+// a file, and its records, which readRecs fills a chunk at a time (each a
+// whole number of records) in file order. The string section becomes the
 // arena's first block: no string is copied.
-func decodeParts(header, recs, strs []byte) (*folderState, error) {
+func decodeParts(header, strs []byte, readRecs func([]byte) error) (*folderState, error) {
 	count, _ := stateSizes(header)
-	if count > maxStateRecords || uint64(len(recs)) != count*stateRecordLen || len(strs) > 1<<refOffBits {
+	if count > maxStateRecords || len(strs) > 1<<refOffBits {
 		return nil, errBadState
 	}
 	st := newFolderState()
@@ -521,8 +526,19 @@ func decodeParts(header, recs, strs []byte) (*folderState, error) {
 		st.strs.blocks = [][]byte{strs[:len(strs):len(strs)]}
 	}
 	slab := make([]imapMsg, count)
+	// A chunk of records at a time: the records never sit in memory
+	// twice, as file bytes and as imapMsgs.
+	buf := make([]byte, min(count, 512)*stateRecordLen)
+	var recs []byte
 	for i := range slab {
-		r := recs[i*stateRecordLen : (i+1)*stateRecordLen]
+		if len(recs) == 0 {
+			recs = buf[:min(uint64(len(buf)), (count-uint64(i))*stateRecordLen)]
+			if err := readRecs(recs); err != nil {
+				return nil, errBadState
+			}
+		}
+		r := recs[:stateRecordLen]
+		recs = recs[stateRecordLen:]
 		m := &slab[i]
 		m.UID = binary.LittleEndian.Uint32(r)
 		m.zone = int32(binary.LittleEndian.Uint32(r[4:]))
@@ -656,19 +672,32 @@ func readState(path string) (*folderState, error) {
 	if count > maxStateRecords || uint64(stateHeaderLen)+recLen+strLen+4 != uint64(fi.Size()) {
 		return nil, errBadState
 	}
-	recs := make([]byte, recLen)
+	// The string section first (it is the arena), then the records, a
+	// chunk at a time; the checksum covers them in file order and is
+	// checked before the state is used.
 	strs := make([]byte, strLen)
-	var trailer [4]byte
-	for _, b := range [][]byte{recs, strs, trailer[:]} {
-		if _, err := io.ReadFull(f, b); err != nil {
-			return nil, errBadState
-		}
-	}
-	sum := crc32.Update(crc32.Update(crc32.Checksum(header, stateCRC), stateCRC, recs), stateCRC, strs)
-	if sum != binary.LittleEndian.Uint32(trailer[:]) {
+	if _, err := f.ReadAt(strs, int64(stateHeaderLen+recLen)); err != nil {
 		return nil, errBadState
 	}
-	return decodeParts(header, recs, strs)
+	sum := crc32.Checksum(header, stateCRC)
+	st, err := decodeParts(header, strs, func(b []byte) error {
+		if _, err := io.ReadFull(f, b); err != nil {
+			return err
+		}
+		sum = crc32.Update(sum, stateCRC, b)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var trailer [4]byte
+	if _, err := f.ReadAt(trailer[:], int64(stateHeaderLen+recLen+strLen)); err != nil {
+		return nil, errBadState
+	}
+	if crc32.Update(sum, stateCRC, strs) != binary.LittleEndian.Uint32(trailer[:]) {
+		return nil, errBadState
+	}
+	return st, nil
 }
 
 // saveState writes the state of a folder atomically and durably, first
