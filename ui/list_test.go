@@ -431,3 +431,16 @@ func keyMsg(s string) tea.KeyMsg {
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
 }
+
+// Messages of the same date are listed by key, whatever order List gave.
+func TestSortByDateTiesByKey(t *testing.T) {
+	envs := []account.Envelope{
+		env("k5", 2, "A", "s"), env("k3", 1, "A", "s"), env("k9", 1, "A", "s"),
+		env("k1", 1, "A", "s"), env("k0", 3, "A", "s"), env("k2", 0, "A", "s"), env("k7", 2, "A", "s"),
+	}
+	l := newTestList(envs, 80, 10)
+	l.toggleReverse() // oldest first
+	if got, want := order(l), "k2 k1 k3 k9 k5 k7 k0"; got != want {
+		t.Fatalf("order = %q, want %q", got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -19,30 +20,47 @@ type row struct {
 // sortByDate returns envelope indices ordered by date, oldest first; ties
 // by key, so the order is stable across reloads.
 func sortByDate(envs account.Envelopes) []int32 {
-	// Sort compact (time, key, index) items: comparing through the
-	// envelopes themselves is several times slower on 100,000 messages.
+	// Sort compact (time, index) pairs: comparing through the envelopes
+	// themselves is several times slower on 100,000 messages. Keys are
+	// only looked at for the runs of equal times.
 	type item struct {
 		ns  int64
-		key string
 		idx int32
 	}
 	items := make([]item, envs.Len())
 	for i := range items {
-		e := envs.At(i)
-		items[i] = item{ns: e.Date.UnixNano(), key: e.Key, idx: int32(i)}
+		items[i] = item{ns: envs.At(i).Date.UnixNano(), idx: int32(i)}
 	}
 	slices.SortFunc(items, func(a, b item) int {
-		switch {
-		case a.ns < b.ns:
-			return -1
-		case a.ns > b.ns:
-			return 1
+		if c := cmp.Compare(a.ns, b.ns); c != 0 {
+			return c
 		}
-		return strings.Compare(a.key, b.key)
+		return cmp.Compare(a.idx, b.idx)
 	})
 	idx := make([]int32, len(items))
-	for i, it := range items {
-		idx[i] = it.idx
+	var keys []string
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].ns == items[i].ns {
+			j++
+		}
+		if j-i > 1 {
+			keys = keys[:0]
+			for _, it := range items[i:j] {
+				keys = append(keys, envs.At(int(it.idx)).Key)
+			}
+			run := idx[i:j]
+			for k := range run {
+				run[k] = int32(k)
+			}
+			slices.SortFunc(run, func(a, b int32) int { return strings.Compare(keys[a], keys[b]) })
+			for k, r := range run {
+				run[k] = items[i+int(r)].idx
+			}
+		} else {
+			idx[i] = items[i].idx
+		}
+		i = j
 	}
 	return idx
 }
