@@ -204,8 +204,8 @@ func TestFlowSearch(t *testing.T) {
 	tm.Send(keyMsg("esc")) // clears it, the cursor stays on the message
 	waitFor(t, tm, fmt.Sprintf("%d/%d", firstMatch+1, len(envs)))
 	m := quit(t, tm)
-	if m.list.filter != "" || len(m.list.rows) != len(envs) {
-		t.Fatalf("after esc: filter %q, %d rows; want no filter, %d rows", m.list.filter, len(m.list.rows), len(envs))
+	if m.list.filter != "" || m.list.rowCount() != len(envs) {
+		t.Fatalf("after esc: filter %q, %d rows; want no filter, %d rows", m.list.filter, m.list.rowCount(), len(envs))
 	}
 }
 

@@ -21,7 +21,7 @@ type filterResult struct {
 }
 
 // listModel is the message list pane. It keeps the folder's envelopes and
-// a precomputed slice of rows (sorted, threaded, filtered); View renders
+// their rows in display order (sorted, threaded, filtered); View renders
 // only the rows in the window, so a key press costs the same for ten
 // messages and for a hundred thousand.
 type listModel struct {
@@ -50,7 +50,7 @@ type listModel struct {
 	hay         []byte                   // lower-cased search text, built on first use
 	hayOff      []int32                  // envelope → start of its record in hay
 	filterCache []filterResult           // recent filter results for these envelopes
-	rows        []row
+	rows        []row                    // threaded or filtered rows; nil when flat (see row)
 	cursor      int
 	offset      int
 
@@ -112,11 +112,11 @@ func (l *listModel) rebuild(keep string) {
 		}
 		l.rows = l.th.flatten(l.newestFirst, func(r int32) bool { return len(l.folded) > 0 && l.folded[l.env(r).Key] })
 	default:
-		l.rows = l.flatRows()
+		l.rows = nil // see row
 	}
 	if keep != "" {
-		for i := range l.rows {
-			if l.env(l.rows[i].env).Key == keep {
+		for i := range l.rowCount() {
+			if l.env(l.row(i).env).Key == keep {
 				l.cursor = i
 				break
 			}
@@ -125,17 +125,28 @@ func (l *listModel) rebuild(keep string) {
 	l.scroll()
 }
 
-func (l *listModel) flatRows() []row {
-	rows := make([]row, len(l.byDate))
-	n := len(l.byDate)
-	for i, e := range l.byDate {
-		j := i
-		if l.newestFirst {
-			j = n - 1 - i
-		}
-		rows[j] = row{env: e, parent: -1}
+// flat says the list shows every message in date order: no filter, no
+// threads. Its rows are then not stored but read from byDate, which saves
+// 20 bytes a message and a copy on every reload.
+func (l *listModel) flat() bool { return l.filter == "" && !l.threaded }
+
+// rowCount is the number of rows.
+func (l *listModel) rowCount() int {
+	if l.flat() {
+		return len(l.byDate)
 	}
-	return rows
+	return len(l.rows)
+}
+
+// row is row i of the list.
+func (l *listModel) row(i int) row {
+	if !l.flat() {
+		return l.rows[i]
+	}
+	if l.newestFirst {
+		i = len(l.byDate) - 1 - i
+	}
+	return row{env: l.byDate[i], parent: -1}
 }
 
 // buildHay builds the lower-cased search text of every envelope: sender
@@ -269,10 +280,10 @@ func (l *listModel) env(i int32) account.Envelope {
 
 // current is (a copy of) the envelope under the cursor, or nil.
 func (l *listModel) current() *account.Envelope {
-	if l.cursor < 0 || l.cursor >= len(l.rows) {
+	if l.cursor < 0 || l.cursor >= l.rowCount() {
 		return nil
 	}
-	e := l.env(l.rows[l.cursor].env)
+	e := l.env(l.row(l.cursor).env)
 	return &e
 }
 
@@ -358,7 +369,7 @@ func pick(envs account.Envelopes, idx []int32) account.Envelopes {
 
 // scroll clamps the cursor and moves the window so the cursor is in it.
 func (l *listModel) scroll() {
-	n := len(l.rows)
+	n := l.rowCount()
 	l.cursor = min(max(l.cursor, 0), max(n-1, 0))
 	h := max(l.height, 1)
 	if l.cursor < l.offset {
@@ -463,7 +474,7 @@ func (l *listModel) update(msg tea.KeyMsg) listAction {
 		l.cursor = 0
 		l.scroll()
 	case key.Matches(msg, k.Bottom):
-		l.cursor = len(l.rows) - 1
+		l.cursor = l.rowCount() - 1
 		l.scroll()
 	case key.Matches(msg, k.PageDown):
 		l.offset += page
@@ -568,7 +579,7 @@ func flagCells(f maildir.Flags) string {
 
 // renderRow renders row i in exactly l.width cells.
 func (l *listModel) renderRow(i int, c columns, now time.Time, focused bool) string {
-	r := l.rows[i]
+	r := l.row(i)
 	e := l.env(r.env)
 	var b strings.Builder
 	b.Grow(l.width + 16)
@@ -632,7 +643,7 @@ func (l *listModel) View(now time.Time, focused bool) string {
 	}
 	lines := make([]string, 0, l.height)
 	switch {
-	case len(l.rows) == 0:
+	case l.rowCount() == 0:
 		msg := "No messages"
 		switch {
 		case !l.loaded:
@@ -643,7 +654,7 @@ func (l *listModel) View(now time.Time, focused bool) string {
 		lines = append(lines, l.st.Empty.Render(cell(msg, l.width)))
 	default:
 		c := l.columns(now)
-		end := min(l.offset+l.height, len(l.rows))
+		end := min(l.offset+l.height, l.rowCount())
 		for i := l.offset; i < end; i++ {
 			lines = append(lines, l.renderRow(i, c, now, focused))
 		}

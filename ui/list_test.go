@@ -41,7 +41,8 @@ func newTestList(envs []account.Envelope, w, h int) *listModel {
 // order returns the keys of the rows, with thread depth as leading dots.
 func order(l *listModel) string {
 	var parts []string
-	for _, r := range l.rows {
+	for i := range l.rowCount() {
+		r := l.row(i)
 		s := strings.Repeat(".", int(r.depth)) + l.env(r.env).Key
 		if r.hidden > 0 {
 			s += fmt.Sprintf("+%d", r.hidden)
@@ -134,8 +135,8 @@ func TestListOrder(t *testing.T) {
 				l.toggleThreads()
 			}
 			if tt.fold != "" {
-				for i := range l.rows {
-					if l.env(l.rows[i].env).Key == tt.fold {
+				for i := range l.rowCount() {
+					if l.env(l.row(i).env).Key == tt.fold {
 						l.cursor = i
 					}
 				}

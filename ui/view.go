@@ -168,8 +168,8 @@ func (m *Model) statusLine() string {
 	}
 	if m.searching {
 		m.search.Width = max(w-20, 1)
-		count := fmt.Sprintf(" %d match", len(m.list.rows))
-		if len(m.list.rows) != 1 {
+		count := fmt.Sprintf(" %d match", m.list.rowCount())
+		if m.list.rowCount() != 1 {
 			count += "es"
 		}
 		in := m.search.View()
@@ -184,7 +184,7 @@ func (m *Model) statusLine() string {
 		place = "demo · " + place
 	}
 	info := ""
-	if n := len(m.list.rows); n > 0 {
+	if n := m.list.rowCount(); n > 0 {
 		info = fmt.Sprintf(" %d/%d", m.list.cursor+1, n)
 	}
 	if m.list.loading && !m.list.loaded {
