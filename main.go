@@ -66,8 +66,25 @@ type tuiFunc func(ctx context.Context, accts []account.Account, opts ui.Options)
 
 // run is the whole program but for the process: it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, tui: ui.Run, now: time.Now}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, tui: runTUI, now: time.Now}
 	return c.run(context.Background(), args)
+}
+
+// tuiGCPercent is the garbage collector's target for the terminal UI (Go's
+// default is 100). The open folder's envelopes are most of the UI's heap
+// and live as long as the folder is shown, so the default lets the process
+// grow to about twice them between collections. On a first open of 50,000
+// IMAP messages, 40 took the peak RSS from 55 to 41 MB for 10% more CPU
+// time while the envelopes arrive (2.06 s against 1.86 s).
+const tuiGCPercent = 40
+
+// runTUI is ui.Run with the collector set to tuiGCPercent, unless the
+// GOGC environment variable sets it.
+func runTUI(ctx context.Context, accts []account.Account, opts ui.Options) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(tuiGCPercent)
+	}
+	return ui.Run(ctx, accts, opts)
 }
 
 // interruptible returns ctx cancelled by SIGINT or SIGTERM, for the
