@@ -303,6 +303,19 @@ func TestListRemoveKeepsPosition(t *testing.T) {
 	if k := l.currentKey(); k != "d" {
 		t.Fatalf("cursor on %q after remove, want the next message d", k)
 	}
+	// Flags changed here and a second removal (of the remaining
+	// envelopes, not of the ones first listed).
+	l.setFlags("f", "FS")
+	l.remove([]string{"c", "a"})
+	if got, want := order(l), "d b f"; got != want {
+		t.Fatalf("rows after a second remove = %q, want %q", got, want)
+	}
+	if e := l.find("f"); e == nil || e.Flags != "FS" {
+		t.Fatalf("f after the removals = %+v, want flags FS", e)
+	}
+	if l.len() != 3 {
+		t.Fatalf("%d envelopes left, want 3", l.len())
+	}
 }
 
 func TestRowWidths(t *testing.T) {
