@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -644,15 +645,66 @@ func TestIMAPRandomDrops(t *testing.T) {
 	}
 }
 
-func TestParseReferences(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"References: <a@x> <b@y>\r\n\r\n", "a@x b@y"},
-		{"References: <a@x>\r\n <b@y>\r\n", "a@x b@y"},
-		{"", ""},
-		{"References: junk <bad id> <ok@z>", "ok@z"},
+// The list's fields come from the header fields the server returns,
+// decoded as for a local message: encoded words, folded lines, the last
+// maxRefs references, the Date header (or INTERNALDATE without one), and
+// a header larger than maxEnvelopeHeader cut rather than failing the sync.
+func TestIMAPEnvelopeFromHeaders(t *testing.T) {
+	s := newMemServer(t, mailtest.IMAPOptions{})
+	var refs []string
+	for i := range 100 {
+		refs = append(refs, fmt.Sprintf("<r%d@example.test>", i))
+	}
+	msgs := []string{
+		"From: =?UTF-8?Q?Zo=C3=AB?=\r\n <zoe@example.test>\r\nTo: a@example.test\r\nCc: b@example.test, C <c@example.test>\r\n" +
+			"Subject: =?UTF-8?Q?caf=C3=A9?= time\r\nMessage-ID: <one@example.test>\r\nIn-Reply-To: <r99@example.test>\r\n" +
+			"References: " + strings.Join(refs, "\r\n ") + "\r\nDate: Tue, 03 Mar 2026 10:00:00 +0200\r\n\r\nbody\r\n",
+		"From: nodate@example.test\r\nSubject: no date\r\n\r\nbody\r\n",
+		"From: big@example.test\r\nSubject: " + strings.Repeat("x", 100<<10) + "\r\n\r\nbody\r\n",
+	}
+	for _, m := range msgs {
+		if _, err := s.AddMessage(testUser, "INBOX", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newTestIMAP(t, s, t.TempDir(), nil)
+	ctx := testCtx(t)
+	if err := a.Sync(ctx, nil); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	envs, err := a.List(ctx, "INBOX")
+	if err != nil || len(envs) != 3 {
+		t.Fatalf("List = %d envelopes, %v; want 3", len(envs), err)
+	}
+	slices.SortFunc(envs, func(x, y Envelope) int { return strings.Compare(x.Key, y.Key) })
+	e := envs[0]
+	wantRefs := strings.NewReplacer("<", "", ">", "").Replace(strings.Join(refs[100-maxRefs:], " "))
+	if e.From != "Zoë <zoe@example.test>" || e.To != "a@example.test" || e.Cc != "b@example.test, C <c@example.test>" ||
+		e.Subject != "café time" || e.MessageID != "one@example.test" || e.InReplyTo != "r99@example.test" ||
+		e.References != wantRefs || !e.Date.Equal(time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC)) {
+		t.Fatalf("envelope = %+v", e)
+	}
+	if e := envs[1]; e.Subject != "no date" || e.Date.IsZero() || time.Since(e.Date) > time.Hour {
+		t.Fatalf("without a Date header: %+v, want INTERNALDATE", e)
+	}
+	if e := envs[2]; e.From != "big@example.test" || len(e.Subject) > maxEnvelopeHeader {
+		t.Fatalf("with a %d-byte Subject: From %q, Subject of %d bytes", 100<<10, e.From, len(e.Subject))
+	}
+}
+
+func TestLastIDs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a@x b@y c@z", 2, "b@y c@z"},
+		{"a@x b@y", 2, "a@x b@y"},
+		{"a@x", 1, "a@x"},
+		{"", 3, ""},
 	} {
-		if got := parseReferences([]byte(tc.in)); got != tc.want {
-			t.Fatalf("parseReferences(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := lastIDs(tc.in, tc.n); got != tc.want {
+			t.Fatalf("lastIDs(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
 	}
 }
