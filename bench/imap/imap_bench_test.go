@@ -1,7 +1,7 @@
 // Package imapbench measures mailbag's IMAP account against the real
 // dovecot (`bash .ci/servers start`) with 50,000 messages in the INBOX of
 // user carol: the first screen of the list on the very first open (empty
-// cache), a later open (cache present, server unchanged: List, then the
+// cache), a later open (cache present, server unchanged: the list, then the
 // resync), and the resync after 100 new messages arrive; plus the heap.
 // Run it with bench/imap/run.sh.
 package imapbench

@@ -7,12 +7,13 @@
 # and measures per run, with a fresh cache:
 #   first screen   NewIMAP + SyncFolder until the newest screenful is listable
 #   all envelopes  until every envelope is cached (what runs in the background)
-#   later open     a new account on that cache: List alone, then List + resync
+#   later open     a new account on that cache: the list alone (account.ListView,
+#                  what the message list holds), then list + resync
 #                  (CONDSTORE port 11143), and the same on the port without
 #                  CONDSTORE/QRESYNC (11144: UID/FLAGS fallback)
 #   resync 100     SyncFolder after 100 new messages were delivered
 #   heap           peak live heap during the first and the later open, and
-#                  the heap held with the 50,000-envelope cache loaded
+#                  the heap held with the 50,000-envelope cache and a list view
 #
 # With PEERS=1 it then times whole processes in the same way, each in a
 # 200x50 tmux pane until the newest message is on screen, and reads each
