@@ -212,7 +212,7 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 	if uint32(sel.UIDNext) > oldNext {
 		var set goimap.UIDSet
 		set.AddRange(goimap.UID(oldNext), 0) // oldNext:*
-		got, err := fetchEnvelopes(ctx, c, set)
+		got, err := fetchEnvelopes(ctx, c, set, 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -369,7 +369,7 @@ func (a *IMAP) fetchMissing(ctx context.Context, c *imapt.Client, fc *folderCach
 		for _, u := range uids[:n] {
 			set.AddNum(goimap.UID(u))
 		}
-		got, err := fetchEnvelopes(ctx, c, set)
+		got, err := fetchEnvelopes(ctx, c, set, n)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -444,7 +444,7 @@ func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, s
 	if have < a.opt.Screen {
 		var set goimap.SeqSet
 		set.AddRange(uint32(max(1, int(n)-a.opt.Screen+1)), n)
-		got, err := fetchEnvelopes(ctx, c, set)
+		got, err := fetchEnvelopes(ctx, c, set, a.opt.Screen)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.cfg.Name, err)
 		}
@@ -599,7 +599,7 @@ func (a *IMAP) fillStep(ctx context.Context, c *imapt.Client, name string) (more
 			for _, u := range chunk {
 				set.AddNum(goimap.UID(u))
 			}
-			got, err := fetchEnvelopes(ctx, c, set)
+			got, err := fetchEnvelopes(ctx, c, set, len(chunk))
 			if err != nil {
 				return true, fmt.Errorf("%s: %w", a.cfg.Name, err)
 			}
@@ -703,9 +703,10 @@ type fetched struct {
 }
 
 // fetchEnvelopes runs FETCH (or UID FETCH for a UIDSet) for the list items
-// and converts the answers as they arrive.
-func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet) ([]fetched, error) {
-	var out []fetched
+// and converts the answers as they arrive. n is how many are expected, if
+// known: the answers are collected without regrowing.
+func fetchEnvelopes(ctx context.Context, c *imapt.Client, set goimap.NumSet, n int) ([]fetched, error) {
+	out := make([]fetched, 0, min(n, maxChunk))
 	var sr message.SummaryReader
 	err := c.DoTimeout(ctx, 4*c.Timeout(), "fetch envelopes", func() error {
 		cmd := c.Fetch(set, envelopeItems)
