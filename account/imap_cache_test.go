@@ -250,8 +250,9 @@ func TestMsgID(t *testing.T) {
 	}
 }
 
-// List builds the envelopes of a large folder from two goroutines: with
-// dates in many zones it must neither race nor lose one.
+// Two Lists of a large folder at once, each building envelopes from a
+// view of the cache read without the lock: with dates in many zones they
+// must neither race nor lose one.
 func TestIMAPListLargeFolder(t *testing.T) {
 	s := newMemServer(t, mailtest.IMAPOptions{})
 	dir := t.TempDir()
