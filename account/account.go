@@ -28,6 +28,14 @@ type EnvelopeSlice []Envelope
 func (s EnvelopeSlice) Len() int          { return len(s) }
 func (s EnvelopeSlice) At(i int) Envelope { return s[i] }
 
+// SortKeys is implemented by Envelopes that give what a list is sorted by,
+// DateAt(i) == At(i).Date and KeyAt(i) == At(i).Key, without building the
+// whole Envelope.
+type SortKeys interface {
+	DateAt(i int) time.Time
+	KeyAt(i int) string
+}
+
 // Viewer is implemented by backends that keep a folder's envelopes in
 // memory (the IMAP cache): View returns what List would, as a view of
 // that memory, so that a list of 100,000 messages is not held twice. A

@@ -193,6 +193,23 @@ func (v *folderView) At(i int) Envelope {
 	return msgEnv(&v.strs, v.zones, v.msgs[i], v.flags[i])
 }
 
+func (v *folderView) DateAt(i int) time.Time {
+	if i >= len(v.msgs) {
+		return v.files[i-len(v.msgs)].Date
+	}
+	if d := v.msgs[i].date; d != 0 {
+		return time.Unix(d, 0) // the zone does not change the order
+	}
+	return time.Time{}
+}
+
+func (v *folderView) KeyAt(i int) string {
+	if i >= len(v.msgs) {
+		return v.files[i-len(v.msgs)].Key
+	}
+	return v.strs.get(v.msgs[i].key)
+}
+
 // addZone makes a location for a UTC offset, to be shared by every date
 // with that offset (a few hundred at most). The map is replaced, never
 // changed, so a folderView shares it.

@@ -416,3 +416,32 @@ func TestFolderViewIsASnapshot(t *testing.T) {
 		t.Fatalf("a new view: %d envelopes, first %+v", now.Len(), now.At(0))
 	}
 }
+
+// TestFolderViewSortKeys checks the view's SortKeys against At: the list
+// sorts by them, so a difference would put messages out of date order.
+func TestFolderViewSortKeys(t *testing.T) {
+	st := newFolderState()
+	st.UIDValidity = 9
+	for uid := uint32(1); uid <= 50; uid++ {
+		e := &Envelope{Subject: "s", Date: time.Date(2026, 3, 1, 12, 0, int(uid%7), 0, time.FixedZone("", int(uid%5)*-3600))}
+		if uid%10 == 0 {
+			e.Date = time.Time{} // no Date header, no INTERNALDATE
+		}
+		st.put(uid, "", e)
+	}
+	v := st.view()
+	v.files = []Envelope{
+		{Key: "1700000000.M1P1.host", Date: time.Date(2025, 1, 1, 0, 0, 0, 5, time.UTC)},
+		{Key: "1700000001.M2P1.host"},
+	}
+	var k SortKeys = v
+	for i := range v.Len() {
+		e := v.At(i)
+		if d := k.DateAt(i); !d.Equal(e.Date) || d.IsZero() != e.Date.IsZero() {
+			t.Errorf("envelope %d: DateAt %v, At(i).Date %v", i, d, e.Date)
+		}
+		if key := k.KeyAt(i); key != e.Key {
+			t.Errorf("envelope %d: KeyAt %q, At(i).Key %q", i, key, e.Key)
+		}
+	}
+}

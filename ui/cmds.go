@@ -37,6 +37,7 @@ type (
 		folder string
 		seq    uint64
 		envs   account.Envelopes
+		byDate []int32 // sortByDate(envs), sorted off the UI goroutine
 		err    error
 	}
 	openMsg struct {
@@ -120,8 +121,9 @@ func loadList(a account.Account, acct int, folder string, seq uint64) tea.Cmd {
 		envs, err := account.ListView(ctx, a, folder)
 		if err != nil {
 			err = fmt.Errorf("%s: %s: %w", a.Name(), folder, err)
+			return listMsg{acct: acct, folder: folder, seq: seq, err: err}
 		}
-		return listMsg{acct: acct, folder: folder, seq: seq, envs: envs, err: err}
+		return listMsg{acct: acct, folder: folder, seq: seq, envs: envs, byDate: sortByDate(envs)}
 	}
 }
 

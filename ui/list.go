@@ -92,9 +92,18 @@ func (l *listModel) setRole(role string) {
 // setEnvelopes replaces the folder's envelopes, keeping the cursor on the
 // same message when it is still there.
 func (l *listModel) setEnvelopes(envs account.Envelopes) {
+	l.setSorted(envs, nil)
+}
+
+// setSorted is setEnvelopes with byDate, sortByDate(envs), given; nil
+// sorts here.
+func (l *listModel) setSorted(envs account.Envelopes, byDate []int32) {
+	if byDate == nil {
+		byDate = sortByDate(envs)
+	}
 	keep := l.currentKey()
 	l.envs, l.flags = envs, nil
-	l.byDate = sortByDate(envs)
+	l.byDate = byDate
 	l.th, l.hay, l.filterCache = nil, nil, nil
 	l.loaded = true
 	l.rebuild(keep)
@@ -110,13 +119,13 @@ func (l *listModel) rebuild(keep string) {
 		if l.th == nil {
 			l.th = buildThreads(l.envs, l.byDate)
 		}
-		l.rows = l.th.flatten(l.newestFirst, func(r int32) bool { return len(l.folded) > 0 && l.folded[l.env(r).Key] })
+		l.rows = l.th.flatten(l.newestFirst, func(r int32) bool { return len(l.folded) > 0 && l.folded[l.key(r)] })
 	default:
 		l.rows = nil // see row
 	}
 	if keep != "" {
 		for i := range l.rowCount() {
-			if l.env(l.row(i).env).Key == keep {
+			if l.key(l.row(i).env) == keep {
 				l.cursor = i
 				break
 			}
@@ -243,7 +252,7 @@ func (l *listModel) setFilter(q string) {
 		l.rows = l.filterRows(q, l.rows)
 		l.cursor = 0
 		for i := range l.rows {
-			if l.env(l.rows[i].env).Key == keep {
+			if l.key(l.rows[i].env) == keep {
 				l.cursor = i
 				break
 			}
@@ -276,6 +285,15 @@ func (l *listModel) env(i int32) account.Envelope {
 		e.Flags = f
 	}
 	return e
+}
+
+// key is env(i).Key, without building the envelope when the list's
+// envelopes give keys (account.SortKeys).
+func (l *listModel) key(i int32) string {
+	if k, ok := l.envs.(account.SortKeys); ok {
+		return k.KeyAt(int(i))
+	}
+	return l.envs.At(int(i)).Key
 }
 
 // current is (a copy of) the envelope under the cursor, or nil.
@@ -326,7 +344,7 @@ func (l *listModel) remove(keys []string) {
 	remap := make([]int32, n)
 	keep := make([]int32, 0, n)
 	for i := range n {
-		if drop[l.envs.At(i).Key] {
+		if drop[l.key(int32(i))] {
 			remap[i] = -1
 			continue
 		}
@@ -406,7 +424,7 @@ func (l *listModel) toggleFold() {
 		return
 	}
 	r := rootRow(l.rows, l.cursor)
-	k := l.env(l.rows[r].env).Key
+	k := l.key(l.rows[r].env)
 	if l.folded[k] {
 		delete(l.folded, k)
 	} else {
@@ -421,13 +439,13 @@ func (l *listModel) toggleFoldAll() {
 		return
 	}
 	r := rootRow(l.rows, l.cursor)
-	k := l.env(l.rows[r].env).Key
+	k := l.key(l.rows[r].env)
 	if len(l.folded) > 0 {
 		l.folded = map[string]bool{}
 	} else {
 		for _, root := range l.th.roots {
 			if l.th.firstChild[root] >= 0 {
-				l.folded[l.env(root).Key] = true
+				l.folded[l.key(root)] = true
 			}
 		}
 	}

@@ -331,7 +331,7 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.list.loaded = true
 			m.status.error(msg.err)
 		} else {
-			m.list.setEnvelopes(msg.envs)
+			m.list.setSorted(msg.envs, msg.byDate)
 			m.list.loadedAt = time.Now()
 		}
 		if m.list.again {
