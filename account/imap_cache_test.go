@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mailbag/mailbag/store/maildir"
 	"github.com/mailbag/mailbag/transport/mailtest"
 )
 
@@ -443,5 +445,56 @@ func TestFolderViewSortKeys(t *testing.T) {
 		if key := k.KeyAt(i); key != e.Key {
 			t.Errorf("envelope %d: KeyAt %q, At(i).Key %q", i, key, e.Key)
 		}
+	}
+}
+
+// TestFolderStateUnreadCount drives a cache through random puts, flag
+// changes, removals, compactions and reloads, and compares the unread
+// count it keeps with a count of the messages.
+func TestFolderStateUnreadCount(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	flags := []maildir.Flags{"", "S", "FS", "F", "RS", "T"}
+	st := newFolderState()
+	st.UIDValidity = 5
+	check := func(step int, what string) {
+		t.Helper()
+		want := 0
+		for _, m := range st.Msgs {
+			if !st.flags(m).Has(maildir.FlagSeen) {
+				want++
+			}
+		}
+		if total, unread := (&folderCache{st: st}).counts(); unread != want || total != len(st.Msgs) {
+			t.Fatalf("step %d (%s): counts %d total, %d unread; the messages: %d, %d", step, what, total, unread, len(st.Msgs), want)
+		}
+	}
+	for step := range 3000 {
+		uid := uint32(1 + rng.IntN(300))
+		var what string
+		switch op := rng.IntN(10); {
+		case op < 4:
+			what = "put"
+			st.put(uid, "", &Envelope{Subject: strings.Repeat("s", rng.IntN(400)), Flags: flags[rng.IntN(len(flags))]})
+		case op < 7:
+			what = "setFlags"
+			if m, ok := st.Msgs[uid]; ok {
+				st.setFlags(m, flags[rng.IntN(len(flags))])
+			}
+		case op < 9:
+			what = "remove"
+			st.remove(uid)
+		default:
+			what = "save and load"
+			if err := saveState(dir, st); err != nil { // compacts when due
+				t.Fatal(err)
+			}
+			check(step, "save")
+			st = loadState(dir)
+			if len(st.Msgs) == 0 && st.UIDValidity != 5 {
+				t.Fatalf("step %d: the state did not load", step)
+			}
+		}
+		check(step, what)
 	}
 }

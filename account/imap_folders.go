@@ -376,22 +376,7 @@ func (a *IMAP) Folders(ctx context.Context) ([]Folder, error) {
 }
 
 func (fc *folderCache) counts() (total, unread int) {
-	// Flags are stored once per distinct value: look each value up once.
-	seen := map[strRef]bool{}
-	for _, m := range fc.st.Msgs {
-		total++
-		s, ok := seen[m.flags]
-		if !ok {
-			s = fc.st.flags(m).Has(maildir.FlagSeen)
-			if len(seen) < 1024 {
-				seen[m.flags] = s
-			}
-		}
-		if !s {
-			unread++
-		}
-	}
-	return total, unread
+	return len(fc.st.Msgs), fc.st.unread
 }
 
 // List returns the cached envelopes of a folder at once, without touching
