@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,4 +87,63 @@ func TestBackgroundIMAPFolderResync(t *testing.T) {
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 20))
 	waitFor(t, tm, "osprey-on-server")
 	quit(t, tm)
+}
+
+// gatedIMAP holds the first View until the test lets it go, and counts
+// the syncs started.
+type gatedIMAP struct {
+	*account.IMAP
+	gate  chan struct{}
+	syncs atomic.Int32
+}
+
+func (g *gatedIMAP) View(ctx context.Context, folder string) (account.Envelopes, error) {
+	<-g.gate
+	return g.IMAP.View(ctx, folder)
+}
+
+func (g *gatedIMAP) SyncFolder(ctx context.Context, folder string) error {
+	g.syncs.Add(1)
+	return g.IMAP.SyncFolder(ctx, folder)
+}
+
+func (g *gatedIMAP) Sync(ctx context.Context, progress func(account.Progress)) error {
+	g.syncs.Add(1)
+	return g.IMAP.Sync(ctx, progress)
+}
+
+// TestBackgroundSyncAfterFirstList: on start, the cached INBOX is listed
+// before any sync begins (they would compete for the CPU with the list a
+// user waits for), and the syncs follow once it has loaded.
+func TestBackgroundSyncAfterFirstList(t *testing.T) {
+	srv, err := mailtest.NewIMAPServer(mailtest.IMAPOptions{Users: map[string]string{"alice": "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if _, err := srv.AddMessage("alice", "INBOX", plainMessage("kestrel-on-server")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := account.AccountConfig{Name: "work", Maildir: t.TempDir(), IMAP: serverConfig(t, "imap", srv.Addr)}
+	a, err := account.NewIMAP(cfg, &account.IMAPOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	g := &gatedIMAP{IMAP: a, gate: make(chan struct{})}
+	m, err := New([]account.Account{g}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 20))
+	time.Sleep(300 * time.Millisecond)
+	if n := g.syncs.Load(); n != 0 {
+		t.Fatalf("%d syncs started before the INBOX was listed, want none", n)
+	}
+	close(g.gate)
+	waitFor(t, tm, "kestrel-on-server")
+	quit(t, tm)
+	if n := g.syncs.Load(); n < 2 {
+		t.Fatalf("%d syncs after the first list, want the INBOX's and the account's", n)
+	}
 }

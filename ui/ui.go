@@ -89,6 +89,9 @@ type Model struct {
 	writes   int
 	quitting bool
 	syncing  []bool // a sync of that account is running
+	// network is the syncs Init holds back until the first list has
+	// loaded (see Init); nil once they started.
+	network []tea.Cmd
 
 	searching bool
 	search    textinput.Model
@@ -175,12 +178,17 @@ func (m *Model) next() uint64 {
 }
 
 // Init loads every account's folders, opens the first account's INBOX and
-// starts listening for account events.
+// starts listening for account events. The syncs (of that INBOX and of
+// every account) start when the INBOX's list has loaded: loading a large
+// cached folder and setting up TLS (reading the system's roots, the
+// handshake) compete for the CPU, and the cached list is what the user
+// is waiting for.
 func (m *Model) Init() tea.Cmd {
 	if len(m.accts) == 0 {
 		return nil
 	}
-	cmds := []tea.Cmd{m.openFolder(0, "INBOX")}
+	cmds := []tea.Cmd{m.showFolder(0, "INBOX")}
+	m.network = []tea.Cmd{m.syncFolder(0, "INBOX")}
 	for i, a := range m.accts {
 		folders := m.reloadFolders(i)
 		if s, ok := a.(account.Sender); ok {
@@ -189,8 +197,15 @@ func (m *Model) Init() tea.Cmd {
 			folders = tea.Sequence(countQueued(s, i), folders)
 		}
 		cmds = append(cmds, folders, waitEvent(a, i))
-		cmds = append(cmds, m.startBackground(i)...)
+		m.network = append(m.network, m.startBackground(i)...)
 	}
+	return tea.Batch(cmds...)
+}
+
+// startNetwork starts the syncs Init held back, once.
+func (m *Model) startNetwork() tea.Cmd {
+	cmds := m.network
+	m.network = nil
 	return tea.Batch(cmds...)
 }
 
@@ -200,8 +215,13 @@ func (m *Model) reloadFolders(acct int) tea.Cmd {
 	return loadFolders(m.accts[acct], acct, seq)
 }
 
-// openFolder shows a folder in the list and loads it.
+// openFolder shows a folder in the list, loads it and resyncs it.
 func (m *Model) openFolder(acct int, name string) tea.Cmd {
+	return tea.Batch(m.showFolder(acct, name), m.syncFolder(acct, name))
+}
+
+// showFolder shows a folder in the list and loads it.
+func (m *Model) showFolder(acct int, name string) tea.Cmd {
 	role := ""
 	if f, ok := m.sidebar.folder(acct, name); ok {
 		role = f.Role
@@ -213,7 +233,7 @@ func (m *Model) openFolder(acct int, name string) tea.Cmd {
 	m.sidebar.selectFolder(acct, name)
 	m.readerOpen = false
 	m.undo = nil
-	return tea.Batch(m.reloadList(), m.syncFolder(acct, name))
+	return m.reloadList()
 }
 
 // Reloads of a folder that keeps changing are spaced by listGapPer for
@@ -323,6 +343,11 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case listMsg:
+		if m.network != nil {
+			cmd := m.startNetwork()
+			_, next := m.Update(msg)
+			return m, tea.Batch(cmd, next)
+		}
 		if msg.acct != m.list.acct || msg.folder != m.list.folder || msg.seq != m.list.seq {
 			return m, nil // stale
 		}
