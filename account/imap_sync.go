@@ -61,14 +61,16 @@ func (a *IMAP) SyncFolder(ctx context.Context, folder string) error {
 		a.mu.Unlock()
 		return nil // nothing of it is on the server
 	}
+	// INBOX is known before the folders were ever listed (RFC 3501
+	// §5.1): its first sync does not wait for a LIST, whose counts cost
+	// the server a pass over every folder; the account's Sync lists them.
 	_, known := a.mailboxLocked(folder)
-	listed := len(a.folders) > 0
 	if known {
 		a.open = folder
 	}
 	a.mu.Unlock()
 	return a.do(ctx, "sync "+folder, func(ctx context.Context, c *imapt.Client) error {
-		if !known || !listed {
+		if !known {
 			if err := a.syncFolders(ctx, c); err != nil {
 				return err
 			}

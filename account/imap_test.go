@@ -726,3 +726,39 @@ func TestDisplayName(t *testing.T) {
 		}
 	}
 }
+
+// TestIMAPFirstInboxSyncSkipsList: the very first sync of INBOX goes
+// straight to SELECT (INBOX always exists, RFC 3501 §5.1); the folders,
+// with the counts LIST computes, come with the account's Sync.
+func TestIMAPFirstInboxSyncSkipsList(t *testing.T) {
+	s := newMemServer(t, mailtest.IMAPOptions{})
+	addMessages(t, s, "INBOX", 0, 3)
+	if err := s.AddMailbox(testUser, "Archive", goimap.MailboxAttrArchive); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestIMAP(t, s, t.TempDir(), nil)
+	ctx := testCtx(t)
+	if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if envs, err := a.List(ctx, "INBOX"); err != nil || len(envs) != 3 {
+		t.Fatalf("List(INBOX) after its first sync: %d envelopes, %v; want 3", len(envs), err)
+	}
+	if tr := s.Transcript(); strings.Contains(tr, " LIST ") {
+		t.Fatalf("the first sync of INBOX listed the folders:\n%s", tr)
+	}
+	if err := a.Sync(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := a.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(fs))
+	for _, f := range fs {
+		names = append(names, f.Name)
+	}
+	if !slices.Contains(names, "Archive") {
+		t.Fatalf("folders after Sync: %v, want Archive among them", names)
+	}
+}
