@@ -105,11 +105,12 @@ func (m *Model) background(msg tea.Msg) tea.Cmd {
 	case syncTickMsg:
 		return tea.Batch(m.startSync(msg.acct), m.scheduleSync(msg.acct))
 	case folderSyncedMsg:
+		held := m.releaseHeld()
 		if msg.err != nil {
 			m.status.error(msg.err)
-			return nil
+			return held
 		}
-		cmds := []tea.Cmd{m.reloadFolders(msg.acct)}
+		cmds := []tea.Cmd{held, m.reloadFolders(msg.acct)}
 		if msg.acct == m.list.acct && msg.folder == m.list.folder {
 			cmds = append(cmds, m.reloadList())
 		}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,12 +90,26 @@ func TestBackgroundIMAPFolderResync(t *testing.T) {
 	quit(t, tm)
 }
 
-// gatedIMAP holds the first View until the test lets it go, and counts
-// the syncs started.
+// gatedIMAP holds the first View until the test lets it go, and logs
+// the syncs.
 type gatedIMAP struct {
 	*account.IMAP
-	gate  chan struct{}
-	syncs atomic.Int32
+	gate chan struct{}
+
+	mu  sync.Mutex
+	log []string
+}
+
+func (g *gatedIMAP) note(s string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.log = append(g.log, s)
+}
+
+func (g *gatedIMAP) syncs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.log)
 }
 
 func (g *gatedIMAP) View(ctx context.Context, folder string) (account.Envelopes, error) {
@@ -103,18 +118,20 @@ func (g *gatedIMAP) View(ctx context.Context, folder string) (account.Envelopes,
 }
 
 func (g *gatedIMAP) SyncFolder(ctx context.Context, folder string) error {
-	g.syncs.Add(1)
+	g.note("folder " + folder)
+	defer g.note("folder " + folder + " ended")
 	return g.IMAP.SyncFolder(ctx, folder)
 }
 
 func (g *gatedIMAP) Sync(ctx context.Context, progress func(account.Progress)) error {
-	g.syncs.Add(1)
+	g.note("account")
 	return g.IMAP.Sync(ctx, progress)
 }
 
 // TestBackgroundSyncAfterFirstList: on start, the cached INBOX is listed
 // before any sync begins (they would compete for the CPU with the list a
-// user waits for), and the syncs follow once it has loaded.
+// user waits for), then INBOX is resynced, and the account's sync starts
+// when that has ended.
 func TestBackgroundSyncAfterFirstList(t *testing.T) {
 	srv, err := mailtest.NewIMAPServer(mailtest.IMAPOptions{Users: map[string]string{"alice": "pw"}})
 	if err != nil {
@@ -137,13 +154,18 @@ func TestBackgroundSyncAfterFirstList(t *testing.T) {
 	}
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 20))
 	time.Sleep(300 * time.Millisecond)
-	if n := g.syncs.Load(); n != 0 {
-		t.Fatalf("%d syncs started before the INBOX was listed, want none", n)
+	if log := g.syncs(); len(log) != 0 {
+		t.Fatalf("syncs started before the INBOX was listed: %q", log)
 	}
 	close(g.gate)
 	waitFor(t, tm, "kestrel-on-server")
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(g.syncs(), "account") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	quit(t, tm)
-	if n := g.syncs.Load(); n < 2 {
-		t.Fatalf("%d syncs after the first list, want the INBOX's and the account's", n)
+	want := []string{"folder INBOX", "folder INBOX ended", "account"}
+	if log := g.syncs(); len(log) < 3 || !slices.Equal(log[:3], want) {
+		t.Fatalf("syncs in the order %q, want %q first", log, want)
 	}
 }

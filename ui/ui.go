@@ -88,10 +88,8 @@ type Model struct {
 	// for them so that no change the user made is lost on exit.
 	writes   int
 	quitting bool
-	syncing  []bool // a sync of that account is running
-	// network is the syncs Init holds back until the first list has
-	// loaded (see Init); nil once they started.
-	network []tea.Cmd
+	syncing  []bool  // a sync of that account is running
+	startup  startup // the syncs Init holds back
 
 	searching bool
 	search    textinput.Model
@@ -177,18 +175,24 @@ func (m *Model) next() uint64 {
 	return m.seq
 }
 
+// startup orders the work of the first second, when everything competes
+// for the CPU and the connection with what the user waits for: first the
+// open folder's list from disk, then that folder's resync (its newest
+// messages on a first open), then the syncs of every account.
+type startup struct {
+	listed   bool      // the open folder's first list has loaded
+	openSync tea.Cmd   // that folder's resync, to start then
+	held     []tea.Cmd // the accounts' syncs, to start when it ended
+}
+
 // Init loads every account's folders, opens the first account's INBOX and
-// starts listening for account events. The syncs (of that INBOX and of
-// every account) start when the INBOX's list has loaded: loading a large
-// cached folder and setting up TLS (reading the system's roots, the
-// handshake) compete for the CPU, and the cached list is what the user
-// is waiting for.
+// starts listening for account events; the syncs wait (see startup).
 func (m *Model) Init() tea.Cmd {
 	if len(m.accts) == 0 {
 		return nil
 	}
 	cmds := []tea.Cmd{m.showFolder(0, "INBOX")}
-	m.network = []tea.Cmd{m.syncFolder(0, "INBOX")}
+	m.startup.openSync = m.syncFolder(0, "INBOX")
 	for i, a := range m.accts {
 		folders := m.reloadFolders(i)
 		if s, ok := a.(account.Sender); ok {
@@ -197,15 +201,29 @@ func (m *Model) Init() tea.Cmd {
 			folders = tea.Sequence(countQueued(s, i), folders)
 		}
 		cmds = append(cmds, folders, waitEvent(a, i))
-		m.network = append(m.network, m.startBackground(i)...)
+		m.startup.held = append(m.startup.held, m.startBackground(i)...)
 	}
 	return tea.Batch(cmds...)
 }
 
-// startNetwork starts the syncs Init held back, once.
-func (m *Model) startNetwork() tea.Cmd {
-	cmds := m.network
-	m.network = nil
+// listed starts the open folder's resync after its first list, or the
+// accounts' syncs when it has none.
+func (m *Model) listed() tea.Cmd {
+	if m.startup.listed {
+		return nil
+	}
+	m.startup.listed = true
+	if cmd := m.startup.openSync; cmd != nil {
+		m.startup.openSync = nil
+		return cmd
+	}
+	return m.releaseHeld()
+}
+
+// releaseHeld starts the accounts' syncs Init held back, once.
+func (m *Model) releaseHeld() tea.Cmd {
+	cmds := m.startup.held
+	m.startup.held = nil
 	return tea.Batch(cmds...)
 }
 
@@ -343,10 +361,10 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case listMsg:
-		if m.network != nil {
-			cmd := m.startNetwork()
-			_, next := m.Update(msg)
-			return m, tea.Batch(cmd, next)
+		if !m.startup.listed {
+			start := m.listed()
+			_, cmd := m.update(msg)
+			return m, tea.Batch(start, cmd)
 		}
 		if msg.acct != m.list.acct || msg.folder != m.list.folder || msg.seq != m.list.seq {
 			return m, nil // stale
