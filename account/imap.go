@@ -120,6 +120,9 @@ type imapJob struct {
 	fn   func(ctx context.Context, c *imapt.Client) error
 	done chan error
 	once bool // never retried (not idempotent)
+	// resyncs names the folder the job resyncs (SyncFolder), which
+	// covers what the server announced of it before the job ran.
+	resyncs string
 }
 
 // bgTask is background work the owner runs when no request waits.
@@ -613,6 +616,15 @@ func (o *owner) timeout() time.Duration {
 	return imapt.DefaultTimeout
 }
 
+// When IDLE announces a change, the resync waits until the server has
+// been quiet for idleSettle (at most idleSettleMax after the first
+// announcement): a burst of deliveries, each announced, is fetched by one
+// resync, and a SyncFolder asked for meanwhile does it instead.
+const (
+	idleSettle    = 150 * time.Millisecond
+	idleSettleMax = time.Second
+)
+
 // idle runs IDLE (RFC 2177) until something needs the connection.
 func (o *owner) idle() {
 	a := o.a
@@ -632,13 +644,29 @@ func (o *owner) idle() {
 	}
 	var job *imapJob
 	changed := false
-	select {
-	case <-a.quit:
-	case job = <-a.reqs:
-	case <-a.kick:
-	case <-a.notify:
-		changed = true
-	case <-o.c.Closed():
+	var quiet, most <-chan time.Time
+wait:
+	for {
+		select {
+		case <-a.quit:
+			break wait
+		case job = <-a.reqs:
+			break wait
+		case <-a.kick:
+			break wait
+		case <-a.notify:
+			if !changed {
+				changed = true
+				most = time.After(idleSettleMax)
+			}
+			quiet = time.After(idleSettle)
+		case <-quiet:
+			break wait
+		case <-most:
+			break wait
+		case <-o.c.Closed():
+			break wait
+		}
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), o.timeout())
 	err = o.c.Do(ctx, "idle done", func() error {
@@ -650,6 +678,13 @@ func (o *owner) idle() {
 	cancel()
 	if err != nil && o.isNetErr(err) {
 		o.drop(err)
+	}
+	if job != nil && job.resyncs != "" {
+		a.mu.Lock()
+		if job.resyncs == a.open {
+			changed = false // the job's resync fetches what was announced
+		}
+		a.mu.Unlock()
 	}
 	if changed && o.c != nil {
 		o.resyncOpen()

@@ -69,7 +69,7 @@ func (a *IMAP) SyncFolder(ctx context.Context, folder string) error {
 		a.open = folder
 	}
 	a.mu.Unlock()
-	return a.do(ctx, "sync "+folder, func(ctx context.Context, c *imapt.Client) error {
+	fn := func(ctx context.Context, c *imapt.Client) error {
 		if !known {
 			if err := a.syncFolders(ctx, c); err != nil {
 				return err
@@ -85,7 +85,8 @@ func (a *IMAP) SyncFolder(ctx context.Context, folder string) error {
 			}
 		}
 		return a.syncFolder(ctx, c, folder, false)
-	})
+	}
+	return a.doJob(ctx, &imapJob{ctx: ctx, what: "sync " + folder, fn: fn, done: make(chan error, 1), resyncs: folder})
 }
 
 // Sync refreshes the folder list and fully resyncs every folder (bodies

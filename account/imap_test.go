@@ -565,6 +565,64 @@ func TestIMAPIdleAndPoll(t *testing.T) {
 	}
 }
 
+// TestIMAPIdleSettles: a burst of deliveries announced during IDLE is
+// fetched by one resync, and a SyncFolder asked for while the announced
+// change waits does that resync instead of a second one.
+func TestIMAPIdleSettles(t *testing.T) {
+	s := newMemServer(t, mailtest.IMAPOptions{})
+	addMessages(t, s, "INBOX", 0, 2)
+	a := newTestIMAP(t, s, t.TempDir(), nil)
+	ctx := testCtx(t)
+	if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	idle := func() int {
+		// Let the owner settle into IDLE; the transcript from here on.
+		if _, err := a.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		return len(s.Transcript())
+	}
+	selects := func(from int) int { return strings.Count(s.Transcript()[from:], " SELECT INBOX") }
+
+	from := idle()
+	for i := 2; i < 7; i++ {
+		addMessages(t, s, "INBOX", i, i+1)
+		time.Sleep(idleSettle / 5)
+	}
+	for len(cacheView(t, a, "INBOX")) != 7 {
+		select {
+		case <-a.Events():
+		case <-ctx.Done():
+			t.Fatalf("the burst was not fetched; cache has %d", len(cacheView(t, a, "INBOX")))
+		}
+	}
+	if n := selects(from); n != 1 {
+		t.Fatalf("%d SELECTs to fetch a burst of 5 deliveries, want 1", n)
+	}
+
+	from = idle()
+	addMessages(t, s, "INBOX", 7, 8)
+	for !strings.Contains(s.Transcript()[from:], "* 8 EXISTS") { // announced
+		if ctx.Err() != nil {
+			t.Fatal("the delivery was not announced during IDLE")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(idleSettle / 10) // and noted by the owner, which now waits
+	if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cacheView(t, a, "INBOX")); n != 8 {
+		t.Fatalf("after SyncFolder the cache has %d messages, want 8", n)
+	}
+	time.Sleep(idleSettleMax + 100*time.Millisecond) // a second resync would have run by now
+	if n := selects(from); n != 1 {
+		t.Fatalf("%d SELECTs for one delivery and a SyncFolder, want 1", n)
+	}
+}
+
 func TestIMAPReconnectAfterDrop(t *testing.T) {
 	s := newMemServer(t, mailtest.IMAPOptions{})
 	addMessages(t, s, "INBOX", 0, 2)
