@@ -28,6 +28,8 @@ const (
 	bigGap = 2000
 	// bodyChunk is how many bodies one background step downloads.
 	bodyChunk = 50
+	// maxPresize bounds the cache's map made for a folder's first fill.
+	maxPresize = 1 << 17
 	// maxRefs bounds the References kept per message.
 	maxRefs = 64
 	// maxEnvelopeHeader bounds the header block read per message.
@@ -443,6 +445,12 @@ func (a *IMAP) fullSync(ctx context.Context, c *imapt.Client, fc *folderCache, s
 	}
 	a.mu.Lock()
 	have := len(fc.st.Msgs)
+	if have == 0 {
+		// Sized once for what the server announced (bounded: EXISTS is
+		// the server's word) rather than regrown, old and new table
+		// side by side, as the fill adds 100,000 messages.
+		fc.st.Msgs = make(map[uint32]*imapMsg, min(n, maxPresize))
+	}
 	a.mu.Unlock()
 	if have < a.opt.Screen {
 		var set goimap.SeqSet
