@@ -3,6 +3,11 @@ package account
 import (
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +45,8 @@ func TestIMAPRealDovecot(t *testing.T) {
 			}
 			cfg := AccountConfig{Name: "real", Maildir: t.TempDir(), IMAP: &ServerConfig{Kind: "imap",
 				Host: s.Host, Port: tc.port, TLS: tc.tls, Username: user, Password: pass, CAFile: s.CAFile}}
-			a, err := NewIMAP(cfg, &IMAPOptions{Screen: 10, Timeout: 10 * time.Second})
+			wire := &lockedBuffer{}
+			a, err := NewIMAP(cfg, &IMAPOptions{Screen: 10, Timeout: 10 * time.Second, Debug: wire})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,6 +80,7 @@ func TestIMAPRealDovecot(t *testing.T) {
 				}
 			}
 			compare("first sync")
+			from := wire.Len()
 			// Changes by another client: new mail, flags, expunge.
 			if err := s.DeliverMany(ctx, user, [][]byte{testMsg(100), testMsg(101)}); err != nil {
 				t.Fatal(err)
@@ -96,6 +103,11 @@ func TestIMAPRealDovecot(t *testing.T) {
 				t.Fatal(err)
 			}
 			compare("after another client's changes")
+			// INBOX stayed selected: with CONDSTORE its resyncs are NOOPs
+			// and FETCHes (stillSelected), without it SELECTs.
+			if selects := strings.Count(wire.String()[from:], " SELECT "); (selects == 0) != tc.condstore {
+				t.Fatalf("%d SELECTs to resync the selected INBOX; CONDSTORE %v", selects, tc.condstore)
+			}
 			// Our own actions, then a body.
 			id := idOf(t, a, "INBOX", "message 7")
 			if err := a.SetFlags(ctx, "INBOX", []MsgID{id}, "S", ""); err != nil {
@@ -165,4 +177,101 @@ func realView(t *testing.T, c *imapt.Client) map[uint32]maildir.Flags {
 		t.Fatal(fmt.Errorf("server view: %w", err))
 	}
 	return out
+}
+
+// lockedBuffer collects the protocol an account's connections write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestIMAPRealDovecotSelectedResyncs: rounds of random changes by another
+// client (deliveries, flags, expunges), each followed by a resync of the
+// INBOX the account keeps selected (NOOP, FETCH … CHANGEDSINCE, see
+// stillSelected); the cache must equal the server after every round.
+func TestIMAPRealDovecotSelectedResyncs(t *testing.T) {
+	s := real.Need(t)
+	user, pass := s.TempUser(t)
+	ctx := testCtx(t)
+	msgs := make([][]byte, 40)
+	for i := range msgs {
+		msgs[i] = testMsg(i)
+	}
+	if err := s.DeliverMany(ctx, user, msgs); err != nil {
+		t.Fatal(err)
+	}
+	cfg := AccountConfig{Name: "real", Maildir: t.TempDir(), IMAP: &ServerConfig{Kind: "imap",
+		Host: s.Host, Port: s.IMAP, TLS: TLSStartTLS, Username: user, Password: pass, CAFile: s.CAFile}}
+	a, err := NewIMAP(cfg, &IMAPOptions{Screen: 10, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	other := dialReal(t, s, user, pass)
+	rng := rand.New(rand.NewPCG(7, 11))
+	flags := []goimap.Flag{goimap.FlagSeen, goimap.FlagFlagged, goimap.FlagAnswered}
+	next := 100
+	for round := range 25 {
+		sv := realView(t, other)
+		uids := slices.Sorted(maps.Keys(sv))
+		for range 1 + rng.IntN(4) {
+			switch op := rng.IntN(3); {
+			case op == 0 || len(uids) < 5:
+				if err := s.DeliverMany(ctx, user, [][]byte{testMsg(next)}); err != nil {
+					t.Fatal(err)
+				}
+				next++
+			case op == 1:
+				var set goimap.UIDSet
+				set.AddNum(goimap.UID(uids[rng.IntN(len(uids))]))
+				storeOp := goimap.StoreFlagsAdd
+				if rng.IntN(2) == 0 {
+					storeOp = goimap.StoreFlagsDel
+				}
+				if err := other.Do(ctx, "store", func() error {
+					return other.Store(set, &goimap.StoreFlags{Op: storeOp, Silent: true, Flags: []goimap.Flag{flags[rng.IntN(len(flags))]}}, nil).Close()
+				}); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				var set goimap.UIDSet
+				set.AddNum(goimap.UID(uids[rng.IntN(len(uids))]))
+				if err := other.Do(ctx, "expunge", func() error {
+					if err := other.Store(set, &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Silent: true, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Close(); err != nil {
+						return err
+					}
+					return other.UIDExpunge(set).Close()
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+			t.Fatalf("round %d: SyncFolder: %v", round, err)
+		}
+		if d := sameView(cacheView(t, a, "INBOX"), realView(t, other)); d != "" {
+			t.Fatalf("round %d: cache and dovecot differ: %s", round, d)
+		}
+	}
 }

@@ -172,9 +172,10 @@ func (a *IMAP) selectWatch(ctx context.Context, c *imapt.Client, folder, mbox st
 // cache is dropped when it changed), new messages fetched, flag changes
 // and expunged messages applied. With CONDSTORE an unchanged folder costs
 // the SELECT alone, and changes cost FETCH … (CHANGEDSINCE) (RFC 7162
-// §3.1.4); without it, all flags are fetched by UID range. A cache that
-// is not complete is filled: the newest screenful first, then the rest in
-// chunks, in the background unless wait is set.
+// §3.1.4); without it, all flags are fetched by UID range. A folder that
+// is still selected is resynced without a SELECT (see stillSelected). A
+// cache that is not complete is filled: the newest screenful first, then
+// the rest in chunks, in the background unless wait is set.
 func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wait bool) error {
 	a.mu.Lock()
 	fc, err := a.cacheLocked(name)
@@ -188,11 +189,16 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 	case <-a.notify: // what it announced is what this sync fetches
 	default:
 	}
-	sel, err := selectMailbox(ctx, c, mbox)
+	sel, kept, err := a.stillSelected(ctx, c, fc, mbox)
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.cfg.Name, err)
 	}
-	condstore := c.Caps().Has(goimap.CapCondStore) && sel.HighestModSeq != 0
+	if !kept {
+		if sel, err = selectMailbox(ctx, c, mbox); err != nil {
+			return fmt.Errorf("%s: %w", a.cfg.Name, err)
+		}
+	}
+	condstore := c.Caps().Has(goimap.CapCondStore) && (kept || sel.HighestModSeq != 0)
 	a.mu.Lock()
 	if err := a.checkValidityLocked(fc, sel.UIDValidity); err != nil {
 		a.mu.Unlock()
@@ -204,7 +210,7 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 	if !complete {
 		return a.fullSync(ctx, c, fc, sel, wait)
 	}
-	if condstore && uint32(sel.UIDNext) == oldNext && sel.HighestModSeq == oldHMS && int(sel.NumMessages) == count {
+	if !kept && condstore && uint32(sel.UIDNext) == oldNext && sel.HighestModSeq == oldHMS && int(sel.NumMessages) == count {
 		return nil // unchanged: one round trip
 	}
 	if uint32(sel.UIDNext) > oldNext+bigGap {
@@ -214,7 +220,7 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 		return a.fullSync(ctx, c, fc, sel, wait)
 	}
 	changed := false
-	if uint32(sel.UIDNext) > oldNext {
+	if kept || uint32(sel.UIDNext) > oldNext { // kept: UIDNEXT unknown
 		var set goimap.UIDSet
 		set.AddRange(goimap.UID(oldNext), 0) // oldNext:*
 		got, err := fetchEnvelopes(ctx, c, set, 0)
@@ -228,10 +234,11 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 		changed = changed || len(got) > 0
 	}
 	var seen map[uint32]bool
-	if oldNext > 1 && (!condstore || sel.HighestModSeq != oldHMS) {
+	highest := sel.HighestModSeq // kept: the highest MODSEQ fetched
+	if oldNext > 1 && (!condstore || kept || sel.HighestModSeq != oldHMS) {
 		var set goimap.UIDSet
 		set.AddRange(1, goimap.UID(oldNext-1))
-		opt := &goimap.FetchOptions{UID: true, Flags: true}
+		opt := &goimap.FetchOptions{UID: true, Flags: true, ModSeq: kept}
 		if condstore {
 			opt.ChangedSince = oldHMS
 		} else {
@@ -252,6 +259,7 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 				if seen != nil {
 					seen[uid] = true
 				}
+				highest = max(highest, b.ModSeq)
 				flags := imapFlagsToMaildir(b.Flags)
 				a.mu.Lock()
 				if m, ok := fc.st.Msgs[uid]; ok && fc.st.flags(m) != flags {
@@ -290,7 +298,11 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 		a.mu.Lock()
 		n := len(fc.st.Msgs)
 		a.mu.Unlock()
-		if int(mb.NumMessages) != n {
+		// More messages than cached while mail was announced after the
+		// fetches: the resync that announcement asks for compares the
+		// UIDs once the burst is over, not every resync during it.
+		later := kept && int(mb.NumMessages) > n && len(a.notify) > 0
+		if int(mb.NumMessages) != n && !later {
 			ch, err := a.reconcileUIDs(ctx, c, fc)
 			if err != nil {
 				return err
@@ -303,7 +315,11 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 	for uid := range fc.st.Msgs {
 		fc.st.UIDNext = max(fc.st.UIDNext, uid+1)
 	}
-	if condstore {
+	if kept {
+		// Every change up to the highest MODSEQ fetched is applied; later
+		// ones will have higher MODSEQs (RFC 7162 §3.1.4).
+		fc.st.HighestModSeq = max(fc.st.HighestModSeq, highest)
+	} else if condstore {
 		fc.st.HighestModSeq = sel.HighestModSeq
 	}
 	a.queue.overlayLocked(fc)
@@ -320,6 +336,42 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 		a.scheduleBodies(name)
 	}
 	return nil
+}
+
+// stillSelected resyncs with a NOOP instead of a SELECT when mbox is the
+// mailbox selected on c and its cache is complete with a HIGHESTMODSEQ
+// (CONDSTORE): the NOOP collects what the server has to announce (RFC
+// 3501 §6.1.2), new messages are fetched by UID from the cache's UIDNEXT
+// on, changed flags with CHANGEDSINCE, and expunges show in the message
+// count. A server re-opening a large mailbox for a SELECT costs far more
+// (dovecot: about 150 ms for 50,000 messages that changed). It returns
+// the mailbox as the NOOP left it (no UIDNEXT or HIGHESTMODSEQ) and true,
+// or false when a SELECT is needed: another mailbox selected, no
+// CONDSTORE, an incomplete cache, or more than bigGap new messages.
+// UIDVALIDITY does not change while a mailbox is selected (RFC 3501
+// §2.3.1.1).
+func (a *IMAP) stillSelected(ctx context.Context, c *imapt.Client, fc *folderCache, mbox string) (*goimap.SelectData, bool, error) {
+	mb := c.Mailbox()
+	if mb == nil || mb.Name != mbox || !c.Caps().Has(goimap.CapCondStore) {
+		return nil, false, nil
+	}
+	a.mu.Lock()
+	ok, count, validity := fc.st.Complete && fc.st.HighestModSeq != 0, len(fc.st.Msgs), fc.st.UIDValidity
+	a.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	if err := c.Do(ctx, "noop", func() error { return c.Noop().Wait() }); err != nil {
+		return nil, false, err
+	}
+	select {
+	case <-a.notify: // what the NOOP announced is what this sync fetches
+	default:
+	}
+	if mb = c.Mailbox(); mb == nil || mb.Name != mbox || int(mb.NumMessages) > count+bigGap {
+		return nil, false, nil
+	}
+	return &goimap.SelectData{UIDValidity: validity, NumMessages: mb.NumMessages}, true, nil
 }
 
 // reconcileUIDs compares the cached UIDs with UID SEARCH ALL (ESEARCH,
