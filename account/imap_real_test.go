@@ -204,9 +204,10 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestIMAPRealDovecotSelectedResyncs: rounds of random changes by another
-// client (deliveries, flags, expunges), each followed by a resync of the
-// INBOX the account keeps selected (NOOP, FETCH … CHANGEDSINCE, see
-// stillSelected); the cache must equal the server after every round.
+// client (deliveries, flags, expunges, sometimes deliveries during a
+// resync), each followed by a resync of the INBOX the account keeps
+// selected (NOOP, FETCH … CHANGEDSINCE, see stillSelected); the cache
+// must equal the server after every round.
 func TestIMAPRealDovecotSelectedResyncs(t *testing.T) {
 	s := real.Need(t)
 	user, pass := s.TempUser(t)
@@ -265,6 +266,22 @@ func TestIMAPRealDovecotSelectedResyncs(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
+			}
+		}
+		if rng.IntN(3) == 0 {
+			// Mail arriving during the resync: the one after it catches up.
+			burst := make([][]byte, 5)
+			for i := range burst {
+				burst[i] = testMsg(next)
+				next++
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.DeliverMany(ctx, user, burst) }()
+			if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+				t.Fatalf("round %d: SyncFolder during deliveries: %v", round, err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
 			}
 		}
 		if err := a.SyncFolder(ctx, "INBOX"); err != nil {
