@@ -5,6 +5,8 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -219,7 +221,8 @@ func TestIMAPRealDovecotSelectedResyncs(t *testing.T) {
 	if err := s.DeliverMany(ctx, user, msgs); err != nil {
 		t.Fatal(err)
 	}
-	cfg := AccountConfig{Name: "real", Maildir: t.TempDir(), IMAP: &ServerConfig{Kind: "imap",
+	dir := t.TempDir()
+	cfg := AccountConfig{Name: "real", Maildir: dir, IMAP: &ServerConfig{Kind: "imap",
 		Host: s.Host, Port: s.IMAP, TLS: TLSStartTLS, Username: user, Password: pass, CAFile: s.CAFile}}
 	a, err := NewIMAP(cfg, &IMAPOptions{Screen: 10, Timeout: 10 * time.Second})
 	if err != nil {
@@ -230,6 +233,23 @@ func TestIMAPRealDovecotSelectedResyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := dialReal(t, s, user, pass)
+	defer func() {
+		// Nothing changed since a resync: the state file is not
+		// written again.
+		if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		before, err := os.Stat(filepath.Join(dir, imapStateFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SyncFolder(ctx, "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := os.Stat(filepath.Join(dir, imapStateFile)); err != nil || !os.SameFile(before, after) {
+			t.Fatalf("a resync that found nothing rewrote the state file (%v)", err)
+		}
+	}()
 	rng := rand.New(rand.NewPCG(7, 11))
 	flags := []goimap.Flag{goimap.FlagSeen, goimap.FlagFlagged, goimap.FlagAnswered}
 	next := 100

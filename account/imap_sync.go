@@ -323,11 +323,17 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 		fc.st.HighestModSeq = sel.HighestModSeq
 	}
 	a.queue.overlayLocked(fc)
-	err = saveState(fc.f.Path(), fc.st)
+	// A resync without SELECT often finds nothing (IDLE announced our
+	// own change): the state file, megabytes for a large folder, is
+	// then left as it is.
+	var serr error
+	if !kept || changed || fc.st.UIDNext != oldNext || fc.st.HighestModSeq != oldHMS || a.queue.len() > 0 {
+		serr = saveState(fc.f.Path(), fc.st)
+	}
 	a.updateCountsLocked(fc)
 	a.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%s: %s: %w", a.cfg.Name, name, err)
+	if serr != nil {
+		return fmt.Errorf("%s: %s: %w", a.cfg.Name, name, serr)
 	}
 	if changed {
 		a.emit(EventFolderChanged, name, nil)
@@ -347,7 +353,8 @@ func (a *IMAP) syncFolder(ctx context.Context, c *imapt.Client, name string, wai
 // (dovecot: about 150 ms for 50,000 messages that changed). It returns
 // the mailbox as the NOOP left it (no UIDNEXT or HIGHESTMODSEQ) and true,
 // or false when a SELECT is needed: another mailbox selected, no
-// CONDSTORE, an incomplete cache, or more than bigGap new messages.
+// CONDSTORE, an incomplete cache, an empty mailbox, or more than bigGap
+// new messages.
 // UIDVALIDITY does not change while a mailbox is selected (RFC 3501
 // §2.3.1.1).
 func (a *IMAP) stillSelected(ctx context.Context, c *imapt.Client, fc *folderCache, mbox string) (*goimap.SelectData, bool, error) {
@@ -368,7 +375,7 @@ func (a *IMAP) stillSelected(ctx context.Context, c *imapt.Client, fc *folderCac
 	case <-a.notify: // what the NOOP announced is what this sync fetches
 	default:
 	}
-	if mb = c.Mailbox(); mb == nil || mb.Name != mbox || int(mb.NumMessages) > count+bigGap {
+	if mb = c.Mailbox(); mb == nil || mb.Name != mbox || mb.NumMessages == 0 || int(mb.NumMessages) > count+bigGap {
 		return nil, false, nil
 	}
 	return &goimap.SelectData{UIDValidity: validity, NumMessages: mb.NumMessages}, true, nil
