@@ -67,12 +67,26 @@ func TestBackgroundPOP3SyncOnStart(t *testing.T) {
 // and resyncs it in the background; mail that arrived on the server
 // shows without a key press.
 func TestBackgroundIMAPFolderResync(t *testing.T) {
+	a := imapWithMessage(t, "osprey-on-server")
+	m, err := New([]account.Account{a}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 20))
+	waitFor(t, tm, "osprey-on-server")
+	quit(t, tm)
+}
+
+// imapWithMessage is an IMAP account with an empty cache, on an
+// in-process server whose INBOX holds one message with that subject.
+func imapWithMessage(t *testing.T, subject string) *account.IMAP {
+	t.Helper()
 	srv, err := mailtest.NewIMAPServer(mailtest.IMAPOptions{Users: map[string]string{"alice": "pw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	if _, err := srv.AddMessage("alice", "INBOX", plainMessage("osprey-on-server")); err != nil {
+	if _, err := srv.AddMessage("alice", "INBOX", plainMessage(subject)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := account.AccountConfig{Name: "work", Maildir: t.TempDir(), IMAP: serverConfig(t, "imap", srv.Addr)}
@@ -81,13 +95,7 @@ func TestBackgroundIMAPFolderResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	m, err := New([]account.Account{a}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(100, 20))
-	waitFor(t, tm, "osprey-on-server")
-	quit(t, tm)
+	return a
 }
 
 // gatedIMAP holds the first View until the test lets it go, and logs
@@ -133,21 +141,7 @@ func (g *gatedIMAP) Sync(ctx context.Context, progress func(account.Progress)) e
 // user waits for), then INBOX is resynced, and the account's sync starts
 // when that has ended.
 func TestBackgroundSyncAfterFirstList(t *testing.T) {
-	srv, err := mailtest.NewIMAPServer(mailtest.IMAPOptions{Users: map[string]string{"alice": "pw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	if _, err := srv.AddMessage("alice", "INBOX", plainMessage("kestrel-on-server")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := account.AccountConfig{Name: "work", Maildir: t.TempDir(), IMAP: serverConfig(t, "imap", srv.Addr)}
-	a, err := account.NewIMAP(cfg, &account.IMAPOptions{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	g := &gatedIMAP{IMAP: a, gate: make(chan struct{})}
+	g := &gatedIMAP{IMAP: imapWithMessage(t, "kestrel-on-server"), gate: make(chan struct{})}
 	m, err := New([]account.Account{g}, Options{})
 	if err != nil {
 		t.Fatal(err)
